@@ -1,0 +1,103 @@
+"""A node's data directory: what `init` creates and every other command opens.
+
+    DIR/charter.json   the federation's charter (trust root), as given
+    DIR/node.key       the chapter's node key (mode 0600; may be passphrase-sealed)
+    DIR/node.db        the store (SQLite, WAL)
+    DIR/config.toml    operator settings (optional)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.signing
+
+from .charter import Charter, load_charter
+from .errors import ConfigError
+from .keys import check_key_permissions, read_key_file
+from .store import Store, open_store
+
+__all__ = ["DataDir", "init_data_dir"]
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    path: Path
+
+    @property
+    def charter_path(self) -> Path:
+        return self.path / "charter.json"
+
+    @property
+    def key_path(self) -> Path:
+        return self.path / "node.key"
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "node.db"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    def check(self) -> None:
+        if not self.db_path.is_file() or not self.charter_path.is_file():
+            raise ConfigError(
+                f"{self.path} is not an initialised node data directory; run "
+                "`chapter-node init` first", code="not_initialised")
+
+    def charter(self) -> Charter:
+        self.check()
+        return load_charter(self.charter_path)
+
+    def store(self) -> Store:
+        self.check()
+        return open_store(self.db_path)
+
+    def chapter(self, store: Store) -> str:
+        slug = store.get_meta("chapter")
+        if slug is None:
+            raise ConfigError(f"{self.path}: store has no chapter; re-run init", code="not_initialised")
+        return slug
+
+    def node_key(self, passphrase=lambda: None) -> nacl.signing.SigningKey:
+        return read_key_file(self.key_path, passphrase)
+
+
+def init_data_dir(path: str | Path, charter_file: str | Path, chapter: str,
+                  node_key_file: str | Path, passphrase=lambda: None) -> DataDir:
+    """Create a node: check the charter names this chapter with this node key, then lay out DIR."""
+    charter = load_charter(charter_file)
+    check_key_permissions(node_key_file)
+    key = read_key_file(node_key_file, passphrase)
+    from .keys import public_key
+
+    entry = next((c for c in charter.chapters if c.slug == chapter), None)
+    if entry is None:
+        raise ConfigError(
+            f"the charter has no chapter {chapter!r} (it has: "
+            f"{', '.join(c.slug for c in charter.chapters)}); a chapter admitted later is "
+            "initialised the same way once its admit_chapter proposal is adopted",
+            code="unknown_chapter")
+    if entry.key != public_key(key):
+        raise ConfigError(
+            f"the charter gives chapter {chapter!r} node key {entry.key}, but {node_key_file} "
+            f"holds {public_key(key)}", code="wrong_node_key")
+    d = DataDir(Path(path))
+    if d.db_path.exists():
+        raise ConfigError(f"{d.path} already holds a node", code="already_initialised")
+    d.path.mkdir(parents=True, exist_ok=True)
+    os.chmod(d.path, 0o700)
+    shutil.copyfile(charter_file, d.charter_path)
+    shutil.copyfile(node_key_file, d.key_path)
+    os.chmod(d.key_path, 0o600)
+    store = open_store(d.db_path)
+    try:
+        store.set_meta("chapter", chapter)
+        store.set_meta("federation", charter.id)
+    finally:
+        store.close()
+    return d

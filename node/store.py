@@ -1,0 +1,306 @@
+"""The embedded store: SQLite in WAL mode through sqlite-utils.
+
+Federation events are kept in canonical form, keyed by id, with the columns queries need and
+a local arrival sequence (`seq`) that feeds the changes feed and the push cursors. Chapter-local
+data (members' names and contacts, local decisions) lives in `local_*` tables that no
+federation code reads: subsidiarity is a property of the schema, not of good intentions.
+
+Every multi-row write is one transaction (`Database.atomic`): a batch lands whole or not at all,
+also across `kill -9` (WAL + synchronous=FULL).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from .errors import StoreError
+from .events import Event, event_from_stored
+
+__all__ = ["Store", "MIGRATIONS", "PeerState", "open_store"]
+
+
+# --- migrations -------------------------------------------------------------------------
+
+Migration = Callable[[Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register a migration; its name is its identity forever (never rename one)."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_events(db: Database) -> None:
+    db["events"].create(
+        {
+            "seq": int, "id": str, "type": str, "author": str, "chapter": str,
+            "proposal": str, "created_at": str, "created_ms": int, "received_ms": int,
+            "origin": str, "canonical": bytes,
+        },
+        pk="seq",
+        not_null=["id", "type", "author", "chapter", "created_at", "created_ms",
+                  "received_ms", "origin", "canonical"],
+    )
+    db["events"].create_index(["id"], unique=True)
+    db["events"].create_index(["proposal", "type"])
+    db["events"].create_index(["type", "created_at"])
+    db["sealed"].create({"seal": str, "proposal": str, "acts": str}, pk="seal")
+    db["sealed"].create_index(["proposal"])
+
+
+@migration
+def m002_node(db: Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["peers"].create(
+        {
+            "slug": str, "pull_checkpoint": int, "push_acked": int, "failures": int,
+            "next_attempt_ms": int, "last_push_ms": int, "last_pull_ms": int,
+            "last_error": str, "clock_skew_ms": int,
+        },
+        pk="slug",
+        defaults={"pull_checkpoint": 0, "push_acked": 0, "failures": 0, "next_attempt_ms": 0},
+    )
+    db["finality"].create(
+        {"proposal": str, "final_hash": str, "final_ms": int, "amended_from": str},
+        pk="proposal",
+    )
+
+
+@migration
+def m003_local(db: Database) -> None:
+    # Chapter-local: never read by node/federation/.
+    db["local_members"].create(
+        {"key": str, "name": str, "contact": str, "active": int, "added_ms": int}, pk="key"
+    )
+    db["local_decisions"].create(
+        {"id": int, "title": str, "text": str, "decided_ms": int, "shared_event": str}, pk="id"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PeerState:
+    slug: str
+    pull_checkpoint: int = 0
+    push_acked: int = 0
+    failures: int = 0
+    next_attempt_ms: int = 0
+    last_push_ms: int | None = None
+    last_pull_ms: int | None = None
+    last_error: str | None = None
+    clock_skew_ms: int | None = None
+
+
+class Store:
+    """One node's database. Not thread-safe: one Store per thread or per event loop."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each with its bookkeeping row in one transaction."""
+        if "_migrations" not in self.db.table_names():
+            with self.db.atomic():
+                self.db["_migrations"].create({"name": str, "applied_ms": int}, pk="name")
+        done = {r["name"] for r in self.db.query("select name from _migrations")}
+        applied = []
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            with self.db.atomic():
+                fn(self.db)
+                self.db.execute(
+                    "insert into _migrations (name, applied_ms) values (?, ?)",
+                    [name, int(time.time() * 1000)],
+                )
+            applied.append(name)
+        return applied
+
+    def pending_migrations(self) -> list[str]:
+        if "_migrations" not in self.db.table_names():
+            return [name for name, _ in MIGRATIONS]
+        done = {r["name"] for r in self.db.query("select name from _migrations")}
+        return [name for name, _ in MIGRATIONS if name not in done]
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- meta -------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("select value from meta where key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.atomic():
+            self.db.execute("insert or replace into meta (key, value) values (?, ?)", [key, value])
+
+    # --- federation events ------------------------------------------------------------
+
+    def insert_events(
+        self, events: Sequence[Event], *, origin: str, received_ms: int
+    ) -> list[bool]:
+        """Store a batch atomically; returns, per event, whether it was new (duplicates no-op)."""
+        fresh: list[bool] = []
+        with self.db.atomic():
+            for ev in events:
+                cur = self.db.execute(
+                    "insert or ignore into events (id, type, author, chapter, proposal, "
+                    "created_at, created_ms, received_ms, origin, canonical) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [ev.id, ev.type, ev.author, ev.chapter, ev.proposal, ev.created_at,
+                     ev.created_ms, received_ms, origin, ev.canonical],
+                )
+                fresh.append(cur.rowcount == 1)
+        return fresh
+
+    def has(self, event_id: str) -> bool:
+        return self.db.execute("select 1 from events where id = ?", [event_id]).fetchone() is not None
+
+    def known(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(
+                f"select id from events where id in ({marks})", chunk))
+        return found
+
+    def get(self, event_id: str) -> Event | None:
+        row = self.db.execute("select canonical from events where id = ?", [event_id]).fetchone()
+        return event_from_stored(row[0]) if row else None
+
+    def get_many(self, ids: Iterable[str]) -> list[Event]:
+        ids = list(ids)
+        out: list[Event] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(event_from_stored(r[0]) for r in self.db.execute(
+                f"select canonical from events where id in ({marks})", chunk))
+        return out
+
+    def events_of(self, *, types: Iterable[str] | None = None, proposal: str | None = None,
+                  global_delegations: bool = False) -> list[Event]:
+        """Events filtered by type and/or `body.proposal`, in (created_at, id) order."""
+        where, args = [], []
+        if types is not None:
+            types = list(types)
+            where.append(f"type in ({','.join('?' * len(types))})")
+            args.extend(types)
+        if proposal is not None:
+            if global_delegations:
+                where.append("(proposal = ? or (type = 'delegation' and proposal is null))")
+            else:
+                where.append("proposal = ?")
+            args.append(proposal)
+        sql = "select canonical from events"
+        if where:
+            sql += " where " + " and ".join(where)
+        sql += " order by created_at, id"
+        return [event_from_stored(r[0]) for r in self.db.execute(sql, args)]
+
+    def changes(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """The changes feed: (seq, canonical) in arrival order after `after_seq`."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "select seq, canonical from events where seq > ? order by seq limit ?",
+            [after_seq, limit])]
+
+    def max_seq(self) -> int:
+        row = self.db.execute("select max(seq) from events").fetchone()
+        return row[0] or 0
+
+    def count(self) -> int:
+        return self.db.execute("select count(*) from events").fetchone()[0]
+
+    def iter_all(self) -> Iterator[Event]:
+        for r in self.db.execute("select canonical from events order by created_at, id"):
+            yield event_from_stored(r[0])
+
+    def reconciliation_items(self) -> list[tuple[int, bytes]]:
+        """(created_at in whole seconds, raw id) for every event: the Negentropy item set."""
+        return [(r[0] // 1000, bytes.fromhex(r[1])) for r in self.db.execute(
+            "select created_ms, id from events")]
+
+    # --- sealed id lists --------------------------------------------------------------
+
+    def put_sealed(self, seal_id: str, proposal: str, acts: Sequence[str]) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "insert or ignore into sealed (seal, proposal, acts) values (?, ?, ?)",
+                [seal_id, proposal, json.dumps(sorted(acts))],
+            )
+
+    def get_sealed(self, seal_id: str) -> list[str] | None:
+        row = self.db.execute("select acts from sealed where seal = ?", [seal_id]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def sealed_for(self, proposal: str) -> dict[str, list[str]]:
+        return {r[0]: json.loads(r[1]) for r in self.db.execute(
+            "select seal, acts from sealed where proposal = ?", [proposal])}
+
+    def all_sealed(self) -> dict[str, list[str]]:
+        return {r[0]: json.loads(r[1]) for r in self.db.execute("select seal, acts from sealed")}
+
+    # --- peers ------------------------------------------------------------------------
+
+    def peer(self, slug: str) -> PeerState:
+        row = self.db.execute(
+            "select slug, pull_checkpoint, push_acked, failures, next_attempt_ms, last_push_ms, "
+            "last_pull_ms, last_error, clock_skew_ms from peers where slug = ?", [slug]
+        ).fetchone()
+        return PeerState(*row) if row else PeerState(slug)
+
+    def update_peer(self, slug: str, **fields: Any) -> None:
+        unknown = set(fields) - set(PeerState.__dataclass_fields__)
+        if unknown:
+            raise StoreError(f"unknown peer fields {sorted(unknown)}")
+        with self.db.atomic():
+            self.db.execute("insert or ignore into peers (slug) values (?)", [slug])
+            if fields:
+                assigns = ", ".join(f"{k} = ?" for k in fields)
+                self.db.execute(f"update peers set {assigns} where slug = ?", [*fields.values(), slug])
+
+    def peers(self) -> list[PeerState]:
+        return [self.peer(r[0]) for r in self.db.execute("select slug from peers order by slug")]
+
+    # --- finality records (for `amended`) ---------------------------------------------
+
+    def finality(self, proposal: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from finality where proposal = ?", [proposal]))
+        return rows[0] if rows else None
+
+    def record_final(self, proposal: str, tally_hash: str, at_ms: int,
+                     amended_from: str | None = None) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "insert or replace into finality (proposal, final_hash, final_ms, amended_from) "
+                "values (?, ?, ?, ?)", [proposal, tally_hash, at_ms, amended_from])
+
+
+def open_store(path: str | Path, *, migrate: bool = True) -> Store:
+    """Open (and by default migrate) the store at `path` in WAL mode."""
+    try:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        db = Database(conn)
+        db.enable_wal()
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open store {path}: {e}") from e
+    store = Store(db)
+    if migrate:
+        store.migrate()
+    return store
