@@ -1,0 +1,305 @@
+"""Commands for chapter admins: create and run a node, watch it, manage local members, export."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..datadir import DataDir, init_data_dir
+from ..errors import BadRequest, NotFound
+from .options import emit_json, json_option, passphrase_option, passphrase_source
+
+__all__ = ["COMMANDS"]
+
+data_dir_option = click.option(
+    "--data-dir", required=True, type=click.Path(file_okay=False),
+    help="The node's data directory (made by `chapter-node init`).")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _open_node(data_dir: str, passphrase_env: str | None = None):
+    from ..service import ChapterNode
+
+    d = DataDir(Path(data_dir))
+    store = d.store()
+    return ChapterNode(store, d.charter(), d.chapter(store),
+                       d.node_key(passphrase_source(passphrase_env)))
+
+
+@click.command()
+@data_dir_option
+@click.option("--charter", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The federation's charter file.")
+@click.option("--chapter", required=True, help="This node's chapter slug, as the charter names it.")
+@click.option("--node-key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The chapter's node key file (from `chapter-node keygen`).")
+@passphrase_option
+def init(data_dir: str, charter: str, chapter: str, node_key: str,
+         passphrase_env: str | None) -> None:
+    """Create a node for CHAPTER in DATA_DIR.
+
+    Checks that the charter names this chapter with this node key, then lays out the data
+    directory (charter, key, store).
+
+    \b
+    Example:
+      chapter-node init --data-dir /var/lib/chapter-node --charter charter.json \\
+          --chapter paris --node-key paris-node.key
+    """
+    d = init_data_dir(data_dir, charter, chapter, node_key, passphrase_source(passphrase_env))
+    click.echo(f"initialised {chapter} in {d.path}")
+
+
+@click.command()
+@data_dir_option
+@click.option("--listen", default="127.0.0.1:8400", show_default=True, metavar="HOST:PORT",
+              help="Address to serve on (put a TLS reverse proxy in front for the Internet).")
+@click.option("--public-url", help="The URL peers use for this node (default: the registry's).")
+@click.option("--pull-interval", type=float, default=5.0, show_default=True,
+              help="Seconds between pulls of each peer's changes feed.")
+@click.option("--anti-entropy-interval", type=float, default=30.0, show_default=True,
+              help="Seconds between Negentropy reconciliations with each peer.")
+@passphrase_option
+def run(data_dir: str, listen: str, public_url: str | None, pull_interval: float,
+        anti_entropy_interval: float, passphrase_env: str | None) -> None:
+    """Serve the node and keep it in sync with the peers the registry names.
+
+    \b
+    Example:
+      chapter-node run --data-dir /var/lib/chapter-node --listen 127.0.0.1:8400
+    """
+    from ..app import NodeOptions, serve
+    from ..federation.sync import SyncSettings
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise BadRequest(f"--listen must be HOST:PORT, not {listen!r}", code="bad_option")
+    options = NodeOptions(Path(data_dir), public_url,
+                          SyncSettings(pull_interval_s=pull_interval,
+                                       anti_entropy_interval_s=anti_entropy_interval))
+    DataDir(Path(data_dir)).check()
+    serve(options, host.strip("[]"), int(port), passphrase_source(passphrase_env))
+
+
+@click.command()
+@click.option("--node", default=None, metavar="URL", help="Ask a running node (any chapter's).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Or read a local data dir.")
+@json_option
+def status(node: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Show a node's state: chapter, events held, peers with lag, outbox depth, last sync, skew.
+
+    \b
+    Example:
+      chapter-node status --node http://127.0.0.1:8400
+    """
+    info = _status(node, data_dir)
+    if as_json:
+        emit_json(info)
+        return
+    console = Console()
+    console.print(f"[bold]{info['chapter']}[/] · federation {info['federation'][:16]}… · "
+                  f"{info['events']} events · now {info['now']}")
+    _peer_table(console, info["peers"])
+
+
+def _status(node: str | None, data_dir: str | None) -> dict[str, Any]:
+    if node:
+        from ..federation.client import NodeClient
+
+        return NodeClient(node).status()
+    if data_dir:
+        return _open_node(data_dir).status(_now_ms())
+    raise BadRequest("give --node URL or --data-dir DIR", code="bad_option")
+
+
+def _peer_table(console: Console, peers: list[dict[str, Any]]) -> None:
+    table = Table("peer", "url", "outbox", "pulled up to", "last push", "last pull", "skew ms",
+                  "failures", "last error")
+    for p in peers:
+        table.add_row(p["slug"], p["url"] or "-", str(p["outbox"]), str(p["pull_checkpoint"]),
+                      p["last_push"] or "-", p["last_pull"] or "-",
+                      "-" if p["clock_skew_ms"] is None else str(p["clock_skew_ms"]),
+                      str(p["failures"]), (p["last_error"] or "")[:60])
+    console.print(table)
+
+
+@click.command()
+@click.option("--node", default=None, metavar="URL", help="Ask a running node.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Or read a local data dir.")
+@json_option
+def peers(node: str | None, data_dir: str | None, as_json: bool) -> None:
+    """List this node's peers and how far each is in sync.
+
+    \b
+    Example:
+      chapter-node peers --data-dir /var/lib/chapter-node
+    """
+    info = _status(node, data_dir)
+    if as_json:
+        emit_json(info["peers"])
+    else:
+        _peer_table(Console(), info["peers"])
+
+
+@click.group()
+def member() -> None:
+    """Manage this chapter's members (local data; only their keys are vouched for).
+
+    \b
+    Example:
+      chapter-node member add --data-dir ./paris --key <base64url> --name "Jeanne" --contact jeanne@example.org
+    """
+
+
+@member.command("add")
+@data_dir_option
+@click.option("--key", "person", required=True, help="The member's public key (base64url).")
+@click.option("--name", required=True, help="Kept on this node only.")
+@click.option("--contact", default="", help="Kept on this node only.")
+@passphrase_option
+def member_add(data_dir: str, person: str, name: str, contact: str,
+               passphrase_env: str | None) -> None:
+    """Add a member: name and contact stay here; a `member` event vouches for the key only.
+
+    \b
+    Example:
+      chapter-node member add --data-dir ./paris --key kX3...Q --name Jeanne
+    """
+    node = _open_node(data_dir, passphrase_env)
+    event = node.member_add(person, name, contact, _now_ms())
+    click.echo(f"member {person} vouched for by {node.chapter} ({event.id})")
+
+
+@member.command("remove")
+@data_dir_option
+@click.option("--key", "person", required=True, help="The member's public key (base64url).")
+@passphrase_option
+def member_remove(data_dir: str, person: str, passphrase_env: str | None) -> None:
+    """Remove a member: the chapter stops vouching for the key (`member` with active false).
+
+    \b
+    Example:
+      chapter-node member remove --data-dir ./paris --key kX3...Q
+    """
+    node = _open_node(data_dir, passphrase_env)
+    event = node.member_remove(person, _now_ms())
+    click.echo(f"member {person} no longer vouched for by {node.chapter} ({event.id})")
+
+
+@member.command("list")
+@data_dir_option
+@json_option
+def member_list(data_dir: str, as_json: bool) -> None:
+    """List this chapter's members (local data, never sent to peers).
+
+    \b
+    Example:
+      chapter-node member list --data-dir ./paris
+    """
+    node = _open_node(data_dir)
+    rows = node.local_members()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("key", "name", "contact", "active")
+    for r in rows:
+        table.add_row(r["key"], r["name"], r["contact"] or "", "yes" if r["active"] else "no")
+    Console().print(table)
+
+
+@click.command()
+@data_dir_option
+@click.option("--out", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="Where to write the JSON Lines log ('-' for stdout).")
+def export(data_dir: str, out: str) -> None:
+    """Export the federation log (PROTOCOL §7) for audit: charter, events, sealed lists.
+
+    Anyone can recompute a tally from it with `chapter-node tally --events FILE --proposal ID`.
+
+    \b
+    Example:
+      chapter-node export --data-dir ./paris --out federation.jsonl
+    """
+    node = _open_node(data_dir)
+    stream = sys.stdout.buffer if out == "-" else open(out, "wb")
+    try:
+        count = 0
+        for line in node.export_lines(_now_ms()):
+            stream.write(line + b"\n")
+            count += 1
+    finally:
+        if stream is not sys.stdout.buffer:
+            stream.close()
+    if out != "-":
+        click.echo(f"wrote {count} lines to {out}", err=True)
+
+
+@click.command()
+@click.argument("event_id")
+@click.option("--node", default=None, metavar="URL", help="Ask a running node.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Or read a local data dir.")
+@json_option
+def show(event_id: str, node: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Show a proposal (state, tally, trace, seals) or any other event by its id.
+
+    \b
+    Example:
+      chapter-node show 5e0c...a1 --node http://127.0.0.1:8400
+    """
+    if node:
+        from ..federation.client import NodeClient
+
+        report = NodeClient(node).proposal(event_id)
+    elif data_dir:
+        local = _open_node(data_dir)
+        event = local.store.get(event_id)
+        if event is None:
+            raise NotFound(f"no event {event_id} on this node")
+        if event.type != "proposal":
+            click.echo(event.canonical.decode())
+            return
+        report = local.proposal_report(event_id, _now_ms())
+    else:
+        raise BadRequest("give --node URL or --data-dir DIR", code="bad_option")
+    if as_json:
+        emit_json(report)
+    else:
+        print_report(Console(), report)
+
+
+def print_report(console: Console, report: dict[str, Any]) -> None:
+    p = report["proposal"]
+    tally = report["tally"]
+    console.print(f"[bold]{p['body']['title']}[/]  ({p['body']['kind']}, {report['state']}, "
+                  f"{'final' if report['final'] else 'provisional'})")
+    console.print(f"id {report['id']} · by {p['author'][:10]}… in {p['chapter']} · "
+                  f"closes {p['body'].get('closes_at', '-')}")
+    table = Table(*[k for k in tally if k not in ("proposal",)])
+    table.add_row(*[str(v) for k, v in tally.items() if k != "proposal"])
+    console.print(table)
+    console.print(f"tally_hash {report['tally_hash']}")
+    if report.get("seals"):
+        seals = Table("chapter", "acts", "acts_root", "agrees")
+        for s in report["seals"]:
+            seals.add_row(s["chapter"], str(s["acts_count"]), s["acts_root"][:16] + "…",
+                          "yes" if s["agrees"] else "no")
+        console.print(seals)
+    if report.get("missing_seals"):
+        console.print("missing seals: " + ", ".join(report["missing_seals"]))
+    if report.get("amended"):
+        console.print(f"[yellow]amended[/]: earlier final hash {report['amended']['from']}")
+    for line in report.get("trace") or []:
+        console.print(f"  {line['connector'][:10]}… → {line['result']}"
+                      + (f" via {' → '.join(k[:8] for k in line['chain'])}" if line.get("chain") else ""))
+
+
+COMMANDS = [init, run, status, peers, member, export, show]

@@ -1,0 +1,92 @@
+"""`chapter-node tally` and `chapter-node proposals`: audit an exported log (PROTOCOL §7).
+
+Thin commands over node.audit: read the file, call one library function, print. Errors are
+`ChapterNodeError`s; the main CLI group turns them into one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..audit import proposals_report, read_export, tally_report
+from ..errors import BadRequest
+from ..times import is_timestamp, parse_ms
+from .options import emit_json, json_option
+
+__all__ = ["tally_command", "proposals_command", "COMMANDS"]
+
+
+def _now_ms(now: str | None) -> int:
+    if now is None:
+        return time.time_ns() // 1_000_000
+    if not is_timestamp(now):
+        raise BadRequest("--now must be like 2026-11-24T10:00:00.000Z", code="bad_timestamp")
+    return parse_ms(now)
+
+
+_events_option = click.option(
+    "--events", "events_file", required=True, metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An exported federation log (JSON Lines, as `chapter-node export` writes it).")
+_now_option = click.option(
+    "--now", metavar="TIMESTAMP",
+    help="Judge states and finality as of this instant, e.g. 2026-12-01T00:00:00.000Z "
+         "(default: this machine's clock).")
+
+
+@click.command("tally")
+@_events_option
+@click.option("--proposal", "proposal_id", required=True, metavar="ID",
+              help="The proposal's event id (64 hex characters).")
+@click.option("--trace", is_flag=True,
+              help="Also show where each Connector's weight went (votes), the counted acts, "
+                   "and how each seal was judged.")
+@_now_option
+def tally_command(events_file: Path, proposal_id: str, trace: bool, now: str | None) -> None:
+    """Recompute one proposal's tally from an export file alone, with no node running.
+
+    Prints {"tally": {...}, "tally_hash": "..."} as JSON. Every event's signature is checked,
+    every sealed list is checked against its seal's acts_root, and where counted seals exist
+    only the acts they list are counted (PROTOCOL §7).
+
+    \b
+    Example:
+      chapter-node export --data-dir ./paris --out federation.jsonl
+      chapter-node tally --events federation.jsonl \\
+          --proposal 5c0f9d2ab3e14c7e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a --trace
+    """
+    export = read_export(events_file)
+    emit_json(tally_report(export, proposal_id.strip().lower(), _now_ms(now), trace=trace))
+
+
+@click.command("proposals")
+@_events_option
+@json_option
+@_now_option
+def proposals_command(events_file: Path, as_json: bool, now: str | None) -> None:
+    """List every proposal in an export file: id, kind, title, state and outcome.
+
+    \b
+    Example:
+      chapter-node proposals --events federation.jsonl
+      chapter-node proposals --events federation.jsonl --json --now 2026-12-01T00:00:00.000Z
+    """
+    rows = proposals_report(read_export(events_file), _now_ms(now))
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(title=f"{len(rows)} proposal(s)")
+    for column in ("id", "kind", "title", "state", "outcome"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        outcome = row["outcome"] + ("  ⚠ " + "; ".join(row["problems"]) if row["problems"] else "")
+        table.add_row(row["id"][:12], row["kind"], row["title"], row["state"], outcome)
+    Console(soft_wrap=False).print(table)
+
+
+COMMANDS = (tally_command, proposals_command)

@@ -1,0 +1,228 @@
+"""Admissibility: may this valid, verified event enter the federation log? (PROTOCOL §4-§6)
+
+Pure decision rules: no I/O, no clock. Like Synapse's event auth, everything the rules need
+is passed in: the registry at the event's created_at, the rules, the referenced proposal,
+the escalated proposal's outcome. `check()` returns None or raises `NotAdmissible` with a
+stable code (node.governance.refusals). Deadlines, which need the clock, are in `deadlines`.
+
+Rule steps, in order (the first failing step decides the code):
+  1. the event's chapter is registered at its created_at                      (§2, §4)
+  2. the author holds the role the type needs at created_at                   (§4)
+  3. the body makes sense on its own: proposal close and effect, veto reason,
+     delegation target, member key, feedback request close                    (§4, §5)
+  4. the referenced proposal is held, of a kind the act applies to, and not
+     younger than the act; a seal is not early and its tally is well formed   (§4-§6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..charter import Rules
+from ..events import ACT_TYPES, NODE_TYPES, Event
+from ..times import parse_ms
+from .proposals import closes_ms, effect_of, kind_of
+from .refusals import refuse
+from .registry import Registry
+from .tally import OUTCOMES, TALLY_FIELDS, tally_hash
+
+__all__ = ["Escalated", "APPLIES_TO", "check", "needs_proposal"]
+
+CONNECTOR_TYPES = frozenset(ACT_TYPES)  # endorse, veto, veto_withdraw, vote, delegation
+PERSON_TYPES = frozenset({"proposal", "comment"})
+
+# Step 4: which kinds of proposal each act applies to (a feedback request takes comments only).
+APPLIES_TO: Mapping[str, frozenset[str]] = {
+    "endorse": frozenset({"consent", "action"}),
+    "veto": frozenset({"consent"}),
+    "veto_withdraw": frozenset({"consent"}),
+    "vote": frozenset({"vote"}),
+    "delegation": frozenset({"vote"}),
+    "seal": frozenset({"consent", "vote"}),
+    "comment": frozenset({"consent", "action", "vote", "feedback_request"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """What step 3 needs to know about the proposal named by `escalated_from`.
+
+    Give its current tally `outcome` (provisional or final) and either the proposal event
+    itself (`proposal=`, which also lets the rule check its kind) or its `closes_ms`.
+    """
+
+    outcome: str
+    closes_ms: int | None = None
+    proposal: Event | None = None
+
+    def close(self) -> int | None:
+        if self.closes_ms is not None:
+            return self.closes_ms
+        return closes_ms(self.proposal) if self.proposal is not None else None
+
+
+def needs_proposal(event: Event) -> str | None:
+    """The id of the proposal (or feedback request) the caller must look up for `check`."""
+    return event.proposal if event.type in APPLIES_TO else None
+
+
+def check(event: Event, *, registry: Registry, rules: Rules, proposal: Event | None = None,
+          escalated: Escalated | tuple[str, int] | None = None) -> None:
+    """None if `event` is admissible, else `NotAdmissible` with a specific code.
+
+    registry: the registry at `event.created_ms` (`Timeline.at(event.created_ms)`).
+    proposal: the event named by `body.proposal` when there is one, None if not held.
+    escalated: (outcome, closes_ms) of the proposal named by `body.escalated_from`, if held.
+    """
+    _step1_chapter(event, registry)
+    _step2_role(event, registry)
+    _step3_body(event, registry, rules, escalated)
+    if needs_proposal(event) is not None:
+        _step4_reference(event, proposal, rules)
+
+
+# --- step 1 -----------------------------------------------------------------------------
+
+
+def _step1_chapter(event: Event, registry: Registry) -> None:
+    if registry.chapter(event.chapter) is None:
+        refuse("unknown_chapter", f"chapter {event.chapter!r} is not registered at {event.created_at}")
+
+
+# --- step 2 (§4 authors) ----------------------------------------------------------------
+
+
+def _step2_role(event: Event, registry: Registry) -> None:
+    author = event.author
+    if event.type in NODE_TYPES:
+        chapter = registry.chapter(event.chapter)
+        if chapter is None or chapter.key != author:
+            refuse("not_chapter_node",
+                   f"a {event.type} event must be signed by the node key of chapter {event.chapter!r}")
+    elif event.type in CONNECTOR_TYPES:
+        if not registry.is_connector(author):
+            refuse("not_connector", f"only a Connector may {_verb(event.type)} "
+                                    f"(the author is not one at {event.created_at})")
+    elif event.type == "proposal" and kind_of(event) == "vote":
+        if not registry.is_connector(author):
+            refuse("not_vote_author", "only a Connector may open a vote (§4)")
+    elif event.type in PERSON_TYPES:
+        if not registry.is_member(author):
+            refuse("not_member", f"the author is neither a member nor a Connector at {event.created_at}")
+
+
+def _verb(event_type: str) -> str:
+    return {"endorse": "endorse", "veto": "veto", "veto_withdraw": "withdraw a veto",
+            "vote": "vote", "delegation": "delegate a vote"}.get(event_type, event_type)
+
+
+# --- step 3 -----------------------------------------------------------------------------
+
+
+def _step3_body(event: Event, registry: Registry, rules: Rules,
+                escalated: Escalated | tuple[str, int] | None) -> None:
+    body = event.body
+    if event.type == "proposal":
+        _proposal_body(event, registry, rules, escalated)
+    elif event.type == "veto":
+        if not str(body.get("reason", "")).strip():
+            refuse("empty_reason", "a veto needs a reason: the strong objection (§4)")
+    elif event.type == "delegation":
+        to = body.get("to")
+        if to is not None:
+            if to == event.author:
+                refuse("self_delegation", "a Connector cannot delegate to themselves")
+            if not registry.is_connector(to):
+                refuse("delegate_not_connector",
+                       f"a vote can only be given to a Connector (not one at {event.created_at})")
+    elif event.type == "member":
+        if registry.is_node_key(body["key"]):
+            refuse("node_key_as_person", "a chapter node key cannot be vouched for as a member")
+    elif event.type == "feedback_request":
+        if parse_ms(body["closes_at"]) <= event.created_ms:
+            refuse("closes_too_soon", "a feedback request must close after it opens")
+
+
+def _proposal_body(event: Event, registry: Registry, rules: Rules,
+                   escalated: Escalated | tuple[str, int] | None) -> None:
+    close = closes_ms(event)
+    if close is not None and close < event.created_ms + rules.min_open_ms:
+        # §5: closes_at at least rules.min_open_hours after created_at (votes too: see docs)
+        refuse("closes_too_soon",
+               f"closes_at must be at least {rules.min_open_ms // 60_000} minutes after created_at")
+    if "escalated_from" in event.body:
+        _escalation(event, escalated)
+    effect = effect_of(event)
+    if effect is None:
+        return
+    name, fields = effect
+    node_keys = {c.key for c in registry.chapters.values()}
+    if name == "appoint_connector":
+        if fields["key"] in node_keys:
+            refuse("node_key_as_person", "a chapter node key cannot be appointed a Connector")
+        if registry.chapter(fields["chapter"]) is None:
+            refuse("effect_unknown_chapter", f"chapter {fields['chapter']!r} is not registered")
+        if registry.is_connector(fields["key"]):
+            refuse("already_connector", "that key is already a Connector")
+    elif name == "remove_connector":
+        if not registry.is_connector(fields["key"]):
+            refuse("effect_not_connector", "that key is not a Connector")
+    elif name == "admit_chapter":
+        if registry.chapter(fields["slug"]) is not None or fields["key"] in node_keys:
+            refuse("chapter_exists", f"chapter {fields['slug']!r} or its node key is already registered")
+        if registry.is_connector(fields["key"]):
+            refuse("node_key_as_person", "a Connector's key cannot become a node key")
+
+
+def _escalation(event: Event, escalated: Escalated | tuple[str, int] | None) -> None:
+    """§5: a vote may escalate a consent proposal that closed vetoed."""
+    if escalated is None:
+        refuse("bad_escalation", "escalated_from names a proposal this node does not hold")
+    if not isinstance(escalated, Escalated):
+        escalated = Escalated(outcome=escalated[0], closes_ms=escalated[1])
+    source = escalated.proposal
+    if source is not None and (source.id != event.body["escalated_from"]
+                               or source.type != "proposal" or kind_of(source) != "consent"):
+        refuse("bad_escalation", "escalated_from must name a consent proposal")
+    close = escalated.close()
+    if close is None or close > event.created_ms:
+        refuse("bad_escalation", "the escalated proposal has not closed yet")
+    if escalated.outcome != "vetoed":
+        refuse("bad_escalation", f"only a vetoed consent proposal can be escalated "
+                                 f"(its outcome is {escalated.outcome!r})")
+
+
+# --- step 4 -----------------------------------------------------------------------------
+
+
+def _step4_reference(event: Event, proposal: Event | None, rules: Rules) -> None:
+    target = event.proposal
+    if target is None:
+        return  # a global delegation names no proposal
+    if proposal is None or proposal.id != target or proposal.type not in ("proposal", "feedback_request"):
+        refuse("unknown_proposal", f"proposal {target} is not held here")
+    kind = "feedback_request" if proposal.type == "feedback_request" else kind_of(proposal)
+    if kind not in APPLIES_TO[event.type]:
+        allowed = " or ".join(sorted(APPLIES_TO[event.type]))
+        refuse("wrong_proposal_kind", f"a {event.type} applies to {allowed} proposals, not {kind}")
+    if event.created_ms < proposal.created_ms:
+        refuse("act_before_proposal", "the event is dated before the proposal it refers to")
+    if event.type == "seal":
+        _seal(event, proposal, rules)
+
+
+def _seal(seal: Event, proposal: Event, rules: Rules) -> None:
+    close = closes_ms(proposal)
+    assert close is not None
+    if seal.created_ms < close + rules.grace_ms:
+        refuse("seal_too_early", "a seal is published at closes_at + grace_seconds, not before (§6)")
+    body = seal.body
+    tally = body["tally"]
+    kind = kind_of(proposal)
+    if tally["proposal"] != proposal.id or tally["kind"] != kind:
+        refuse("bad_seal", "the sealed tally is not about this proposal")
+    if tally["outcome"] not in OUTCOMES[kind] or set(tally) != set(TALLY_FIELDS):
+        refuse("bad_seal", f"outcome {tally['outcome']!r} is not one a {kind} proposal can have")
+    if body["tally_hash"] != tally_hash(tally):
+        refuse("bad_seal", "tally_hash is not the hash of the sealed tally")
