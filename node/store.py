@@ -45,7 +45,7 @@ def m001_events(db: Database) -> None:
         {
             "seq": int, "id": str, "type": str, "author": str, "chapter": str,
             "proposal": str, "created_at": str, "created_ms": int, "received_ms": int,
-            "origin": str, "canonical": bytes,
+            "origin": str, "effect": int, "canonical": bytes,
         },
         pk="seq",
         not_null=["id", "type", "author", "chapter", "created_at", "created_ms",
@@ -157,10 +157,11 @@ class Store:
             for ev in events:
                 cur = self.db.execute(
                     "insert or ignore into events (id, type, author, chapter, proposal, "
-                    "created_at, created_ms, received_ms, origin, canonical) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, created_ms, received_ms, origin, effect, canonical) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [ev.id, ev.type, ev.author, ev.chapter, ev.proposal, ev.created_at,
-                     ev.created_ms, received_ms, origin, ev.canonical],
+                     ev.created_ms, received_ms, origin,
+                     int(ev.type == "proposal" and "effect" in ev.body), ev.canonical],
                 )
                 fresh.append(cur.rowcount == 1)
         return fresh
@@ -212,6 +213,39 @@ class Store:
         sql += " order by created_at, id"
         return [event_from_stored(r[0]) for r in self.db.execute(sql, args)]
 
+    def effect_proposal_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("select id from events where effect = 1")}
+
+    def registry_events(self, effect_ids: set[str]) -> list[Event]:
+        """What the registry timeline reads (see node.governance.timeline): member and
+        chapter_url events, global delegations, effect proposals and their acts and seals."""
+        ids = sorted(effect_ids)
+        marks = ",".join("?" * len(ids))
+        sql = ("select canonical from events where type in ('member', 'chapter_url') "
+               "or (type = 'delegation' and proposal is null) or effect = 1")
+        if ids:
+            sql += f" or proposal in ({marks})"
+        return [event_from_stored(r[0]) for r in self.db.execute(sql + " order by created_at, id", ids)]
+
+    def registry_changed_since(self, seq: int, effect_ids: set[str]) -> bool:
+        ids = sorted(effect_ids)
+        sql = ("select 1 from events where seq > ? and (type in ('member', 'chapter_url') "
+               "or (type = 'delegation' and proposal is null) or effect = 1")
+        if ids:
+            sql += f" or proposal in ({','.join('?' * len(ids))})"
+        return self.db.execute(sql + ") limit 1", [seq, *ids]).fetchone() is not None
+
+    def seal_marker(self, proposal: str) -> tuple[int, int]:
+        """(seals held, sealed lists held) for a proposal: what can still amend it."""
+        seals = self.db.execute("select count(*) from events where type = 'seal' and proposal = ?",
+                                [proposal]).fetchone()[0]
+        lists = self.db.execute("select count(*) from sealed where proposal = ?",
+                                [proposal]).fetchone()[0]
+        return seals, lists
+
+    def sealed_count(self) -> int:
+        return self.db.execute("select count(*) from sealed").fetchone()[0]
+
     def changes(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
         """The changes feed: (seq, canonical) in arrival order after `after_seq`."""
         return [(r[0], r[1]) for r in self.db.execute(
@@ -231,7 +265,7 @@ class Store:
 
     def reconciliation_items(self) -> list[tuple[int, bytes]]:
         """(created_at in whole seconds, raw id) for every event: the Negentropy item set."""
-        return [(r[0] // 1000, bytes.fromhex(r[1])) for r in self.db.execute(
+        return [(max(0, r[0] // 1000), bytes.fromhex(r[1])) for r in self.db.execute(
             "select created_ms, id from events")]
 
     # --- sealed id lists --------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""The one HTTP client a node uses to talk to its peers: every request signed (RFC 9421).
+
+Bounded everywhere: a total timeout per request and a cap on response size, so a peer that
+hangs or answers garbage costs one failed call and nothing else.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from ..errors import RemoteError
+from .httpsig import sign_request
+
+__all__ = ["PeerClient", "PeerUnavailable", "PeerReply"]
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class PeerUnavailable(RemoteError):
+    """The peer could not be reached, timed out, or answered with an error."""
+
+    code = "peer_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    skew_ms: int | None  # peer clock minus ours, from its Date header (second resolution)
+
+    def json(self) -> object:
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise PeerUnavailable(f"peer answered non-JSON: {self.body[:80]!r}") from e
+
+
+class PeerClient:
+    def __init__(self, session: aiohttp.ClientSession, node_seed: bytes,
+                 *, timeout_s: float = 10.0) -> None:
+        self.session = session
+        self.seed = node_seed
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(3.0, timeout_s))
+
+    async def call(self, method: str, base_url: str, path: str, body: bytes = b"",
+                   content_type: str = "application/json",
+                   request_id: str | None = None) -> PeerReply:
+        url = base_url.rstrip("/") + path
+        now = time.time()
+        headers = sign_request(method, url, body, self.seed, now=now)
+        headers["Content-Type"] = content_type
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        try:
+            async with self.session.request(method, URL(url, encoded=True), data=body,
+                                            headers=headers, timeout=self.timeout) as resp:
+                data = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                if len(data) > MAX_RESPONSE_BYTES:
+                    raise PeerUnavailable(f"{url}: response over {MAX_RESPONSE_BYTES} bytes")
+                reply = PeerReply(resp.status, data, dict(resp.headers), _skew(resp, now))
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
+            raise PeerUnavailable(f"{url}: {type(e).__name__}: {e}") from e
+        if reply.status >= 400:
+            raise PeerUnavailable(f"{url}: HTTP {reply.status} {reply.body[:200]!r}",
+                                  code="peer_refused")
+        return reply
+
+
+def _skew(resp: aiohttp.ClientResponse, sent_at: float) -> int | None:
+    date = resp.headers.get("Date")
+    if not date:
+        return None
+    try:
+        peer = email.utils.parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        return None
+    mid = (sent_at + time.time()) / 2
+    return int((peer - mid) * 1000)

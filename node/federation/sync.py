@@ -1,0 +1,247 @@
+"""Propagation that survives real networks: push, pull, anti-entropy, and the node's duties.
+
+One task per peer alternates push (the durable outbox: every event after the peer's acked
+cursor), pull (the peer's changes feed after our checkpoint) and, now and then, a Negentropy
+reconciliation. A failing peer backs off exponentially with jitter and delays nothing but its
+own task. A duties task publishes seals when they are due, fetches sealed lists and listed
+acts we lack, and records finality.
+
+Cursors live in the store, so a restart resumes where it stopped; redelivery is harmless
+because ingest is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from ..errors import ChapterNodeError
+from ..service import ChapterNode
+from .peer_client import PeerClient, PeerUnavailable
+
+__all__ = ["SyncSettings", "Federation"]
+
+log = logging.getLogger("chapter_node.sync")
+MAX_RECONCILE_ROUNDS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    pull_interval_s: float = 5.0
+    anti_entropy_interval_s: float = 30.0
+    duty_interval_s: float = 1.0
+    batch_size: int = 500
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 60.0
+    request_timeout_s: float = 10.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Federation:
+    """The background side of a node: keeps it in step with every peer."""
+
+    def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings) -> None:
+        self.node = node
+        self.client = client
+        self.settings = settings
+        self._wake: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._duties: asyncio.Task[None] | None = None
+        self._rng = random.Random()
+        node.on_stored.append(self.wake_all)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._refresh_peers()
+        self._duties = asyncio.create_task(self._duty_loop(), name="duties")
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks.values(), *([self._duties] if self._duties else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def wake_all(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    def _refresh_peers(self) -> None:
+        peers = self.node.peer_urls(_now_ms())
+        for slug in peers:
+            if slug not in self._tasks:
+                self._wake[slug] = asyncio.Event()
+                self._wake[slug].set()
+                self._tasks[slug] = asyncio.create_task(self._peer_loop(slug), name=f"peer:{slug}")
+        for slug in set(self._tasks) - set(peers):
+            self._tasks.pop(slug).cancel()
+            self._wake.pop(slug, None)
+
+    def _url(self, slug: str) -> str | None:
+        return self.node.peer_urls(_now_ms()).get(slug)
+
+    # --- per-peer loop --------------------------------------------------------------------
+
+    async def _peer_loop(self, slug: str) -> None:
+        next_reconcile = time.monotonic() + self._rng.uniform(0, self.settings.anti_entropy_interval_s)
+        while True:
+            wake = self._wake[slug]
+            wake.clear()
+            url = self._url(slug)
+            try:
+                if url is None:
+                    raise PeerUnavailable(f"no URL for {slug}")
+                await self.push(slug, url)
+                await self.pull(slug, url)
+                if time.monotonic() >= next_reconcile:
+                    await self.reconcile(slug, url)
+                    next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
+                self.node.store.update_peer(slug, failures=0, last_error=None)
+                delay = self.settings.pull_interval_s
+            except (ChapterNodeError, ValueError) as e:
+                failures = self.node.store.peer(slug).failures + 1
+                delay = min(self.settings.backoff_cap_s,
+                            self.settings.backoff_base_s * 2 ** min(failures - 1, 16))
+                delay *= self._rng.uniform(0.5, 1.0)  # jitter: peers don't retry in step
+                self.node.store.update_peer(slug, failures=failures, last_error=str(e)[:500],
+                                            next_attempt_ms=_now_ms() + int(delay * 1000))
+                log.info("peer %s: %s (retry in %.1fs)", slug, e, delay)
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    raise
+                continue
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def push(self, slug: str, url: str) -> int:
+        """Send every event after the peer's acked cursor, in batches, oldest first."""
+        sent = 0
+        while True:
+            acked = self.node.store.peer(slug).push_acked
+            lines, last = self.node.outbox(slug, acked, self.settings.batch_size)
+            if last == acked:
+                return sent
+            if lines:
+                reply = await self.client.call("POST", url, "/federation/v1/events",
+                                               b"\n".join(lines), "application/x-ndjson")
+                results = reply.json()
+                if not isinstance(results, dict) or "results" not in results:
+                    raise PeerUnavailable(f"{slug} answered a batch without results")
+                sent += len(lines)
+            self.node.store.update_peer(slug, push_acked=last, last_push_ms=_now_ms())
+
+    async def pull(self, slug: str, url: str) -> int:
+        """Read the peer's changes feed after our checkpoint; ingest what it holds."""
+        got = 0
+        while True:
+            state = self.node.store.peer(slug)
+            epoch_key = f"feed_epoch:{slug}"
+            checkpoint = state.pull_checkpoint
+            reply = await self.client.call(
+                "GET", url, f"/federation/v1/changes?after={checkpoint}&limit={self.settings.batch_size}")
+            epoch = reply.headers.get("X-Feed-Epoch", "")
+            head = int(reply.headers.get("X-Feed-Head", "0"))
+            if epoch != self.node.store.get_meta(epoch_key) or head < checkpoint:
+                # The peer's feed restarted (restored from a backup): read it again from 0.
+                self.node.store.set_meta(epoch_key, epoch)
+                if checkpoint:
+                    self.node.store.update_peer(slug, pull_checkpoint=0)
+                    continue
+            lines = [line for line in reply.body.split(b"\n") if line.strip()]
+            if lines:
+                self.node.receive(lines, origin=slug, now_ms=_now_ms())
+                got += len(lines)
+            nxt = int(reply.headers.get("X-Feed-Next", checkpoint))
+            self.node.store.update_peer(slug, pull_checkpoint=nxt, last_pull_ms=_now_ms(),
+                                        clock_skew_ms=reply.skew_ms)
+            if nxt >= head or not lines:
+                return got
+
+    async def reconcile(self, slug: str, url: str) -> tuple[int, int]:
+        """Negentropy with one peer: send what it lacks, fetch what we lack."""
+        session = self.node.reconciliation()
+        msg: bytes | None = session.initiate()
+        have: list[bytes] = []
+        need: list[bytes] = []
+        rounds = 0
+        while msg is not None:
+            rounds += 1
+            if rounds > MAX_RECONCILE_ROUNDS:
+                raise PeerUnavailable(
+                    f"reconciliation with {slug} did not finish in {MAX_RECONCILE_ROUNDS} rounds")
+            reply = await self.client.call("POST", url, "/federation/v1/negentropy", msg,
+                                           "application/octet-stream")
+            msg, h, n = session.reconcile(reply.body)
+            have.extend(h)
+            need.extend(n)
+        have = list(dict.fromkeys(have))  # with frame limits an id can come back twice
+        need = list(dict.fromkeys(need))
+        if have:
+            ids = [i.hex() for i in have]
+            for start in range(0, len(ids), self.settings.batch_size):
+                lines = self.node.lines_for(ids[start:start + self.settings.batch_size])
+                await self.client.call("POST", url, "/federation/v1/events", b"\n".join(lines),
+                                       "application/x-ndjson")
+        if need:
+            await self.fetch(slug, url, [i.hex() for i in need])
+        self.node.note_reconciled(slug, rounds, len(have), len(need))
+        return len(have), len(need)
+
+    async def fetch(self, slug: str, url: str, ids: list[str]) -> int:
+        got = 0
+        for start in range(0, len(ids), self.settings.batch_size):
+            chunk = ids[start:start + self.settings.batch_size]
+            reply = await self.client.call("POST", url, "/federation/v1/fetch",
+                                           json.dumps({"ids": chunk}).encode())
+            lines = [line for line in reply.body.split(b"\n") if line.strip()]
+            self.node.receive(lines, origin=slug, now_ms=_now_ms())
+            got += len(lines)
+        return got
+
+    # --- duties ---------------------------------------------------------------------------
+
+    async def _duty_loop(self) -> None:
+        while True:
+            try:
+                self._refresh_peers()
+                self.node.publish_due_seals(_now_ms())
+                await self._fetch_missing()
+                self.node.record_finality(_now_ms())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a duty failing must not stop the others next round
+                log.exception("duty round failed")
+            await asyncio.sleep(self.settings.duty_interval_s)
+
+    async def _fetch_missing(self) -> None:
+        """Sealed lists and listed acts we lack: ask the sealing chapter first, then others."""
+        peers = self.node.peer_urls(_now_ms())
+        for seal_id, chapter in self.node.missing_sealed_lists():
+            for slug in sorted(peers, key=lambda s: s != chapter):
+                try:
+                    reply = await self.client.call("GET", peers[slug], f"/federation/v1/sealed/{seal_id}")
+                except PeerUnavailable:
+                    continue
+                self.node.receive([reply.body], origin=slug, now_ms=_now_ms())
+                break
+        missing = self.node.missing_acts()
+        if missing:
+            for slug, url in peers.items():
+                try:
+                    await self.fetch(slug, url, missing)
+                except PeerUnavailable:
+                    continue
+                missing = self.node.missing_acts()
+                if not missing:
+                    break

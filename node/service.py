@@ -1,0 +1,522 @@
+"""The node: one ingest pipeline for clients and peers, derived views, and the node's duties.
+
+Everything here is synchronous and takes `now_ms` as an argument: the HTTP layer and the sync
+loops are the only places that read the clock or await. Governance decisions are delegated
+to `node.governance` (pure functions over events); this module fetches what they need from
+the store, passes it in, and stores what they accept.
+
+Ingest, in order (PROTOCOL §2, §4, §6): size → JSON → schema → federation → signature
+(`parse_event`) → chapter (clients) → admissibility at `created_at` → deadline rules →
+atomic store → derived state → fan-out (`on_stored` callbacks wake the push loops).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.signing
+
+from . import governance as gov
+from .charter import Charter
+from .errors import (
+    BadRequest, ChapterNodeError, InvalidEvent, NotAdmissible, NotFound, Unauthenticated,
+)
+from .events import (
+    MAX_RAW_BYTES, Event, b64url, decode_key, event_from_object, loads_strict, parse_event,
+    sign_event,
+)
+from .merkle import acts_root
+from .store import Store
+from .times import format_ms, parse_ms
+
+__all__ = ["ChapterNode", "Outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one line of a peer batch."""
+
+    id: str | None
+    status: str  # "stored" | "duplicate" | "refused"
+    code: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.code:
+            out["error"] = {"code": self.code, "message": self.message}
+        return out
+
+
+class ChapterNode:
+    def __init__(self, store: Store, charter: Charter, chapter: str,
+                 node_key: nacl.signing.SigningKey) -> None:
+        self.store = store
+        self.charter = charter
+        self.chapter = chapter
+        self.node_key = node_key
+        self.node_public = b64url(bytes(node_key.verify_key))
+        self.on_stored: list[Callable[[], None]] = []
+        self._timeline: gov.Timeline | None = None
+        self._timeline_key = (-1, -1)
+        self._evaluated: dict[str, tuple[int, int]] = {}
+        self._reconcile_stats: dict[str, tuple[int, int, int]] = {}
+        epoch = store.get_meta("feed_epoch")
+        if epoch is None:
+            epoch = secrets.token_hex(8)
+            store.set_meta("feed_epoch", epoch)
+        self.feed_epoch = epoch
+        self._items_cache: Any = None
+        self._charter_ms = parse_ms(charter.created_at)
+
+    # --- registry -------------------------------------------------------------------------
+
+    def timeline(self) -> gov.Timeline:
+        """The registry over time, rebuilt only when something it reads has changed."""
+        head, sealed = self.store.max_seq(), self.store.sealed_count()
+        if self._timeline is not None and (head, sealed) == self._timeline_key:
+            return self._timeline
+        effect_ids = self.store.effect_proposal_ids()
+        if (self._timeline is not None and sealed == self._timeline_key[1]
+                and not self.store.registry_changed_since(self._timeline_key[0], effect_ids)):
+            self._timeline_key = (head, sealed)
+            return self._timeline
+        lists: dict[str, list[str]] = {}
+        for pid in effect_ids:
+            lists.update(self.store.sealed_for(pid))
+        self._timeline = gov.Timeline.build(self.charter, self.store.registry_events(effect_ids),
+                                            lists)
+        self._timeline_key = (head, sealed)
+        return self._timeline
+
+    def registry(self, at_ms: int) -> gov.Registry:
+        return self.timeline().at(at_ms)
+
+    def peer_urls(self, now_ms: int) -> dict[str, str]:
+        """Every other chapter registered now, with the URL peers should use."""
+        return {c.slug: c.url for c in self.registry(now_ms).chapters.values()
+                if c.slug != self.chapter}
+
+    def own_url(self) -> str:
+        entry = self.registry(_now_ms()).chapter(self.chapter)
+        return entry.url if entry else "http://127.0.0.1"
+
+    def peer_key(self, keyid: str) -> bytes | None:
+        """Resolve a peer request's keyid: the node key of another chapter registered now."""
+        chapter = self.registry(_now_ms()).chapter_by_node_key(keyid)
+        if chapter is None or chapter.slug == self.chapter:
+            return None
+        return decode_key(keyid)
+
+    def peer_slug(self, keyid: str) -> str:
+        chapter = self.registry(_now_ms()).chapter_by_node_key(keyid)
+        if chapter is None:
+            raise Unauthenticated("the signing key belongs to no chapter", code="unknown_key")
+        return chapter.slug
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def submit(self, raw: bytes, now_ms: int) -> tuple[Event, bool]:
+        """One event from a client (a person signing through any node). Raises on refusal."""
+        event = parse_event(raw, federation=self.charter.id)
+        if self.store.has(event.id):
+            return event, False
+        self._admit(event, {}, now_ms, from_peer=False)
+        fresh = self.store.insert_events([event], origin="client", received_ms=now_ms)[0]
+        if fresh:
+            self._stored([event])
+        return event, fresh
+
+    def receive(self, lines: list[bytes], *, origin: str, now_ms: int) -> list[Outcome]:
+        """A peer batch: events and `sealed` lines, each judged alone; good ones stored."""
+        outcomes: list[Outcome | None] = [None] * len(lines)
+        parsed: list[tuple[int, Event]] = []
+        sealed_lines: list[tuple[int, dict[str, Any]]] = []
+        for i, line in enumerate(lines):
+            try:
+                if len(line) > MAX_RAW_BYTES:
+                    raise InvalidEvent("line over the size limit", code="too_large")
+                obj = loads_strict(line)
+                if isinstance(obj, dict) and set(obj) == {"sealed"}:
+                    sealed_lines.append((i, obj["sealed"]))
+                    continue
+                parsed.append((i, event_from_object(obj, federation=self.charter.id)))
+            except ChapterNodeError as e:
+                outcomes[i] = Outcome(None, "refused", e.code, e.message)
+        parsed.sort(key=lambda p: p[1].order_key)  # causes before effects (§5 order)
+        batch: dict[str, Event] = {}
+        pending: list[tuple[int, Event]] = []
+        effect_ids = self.store.effect_proposal_ids()
+        for i, event in parsed:
+            if event.id in batch or self.store.has(event.id):
+                outcomes[i] = Outcome(event.id, "duplicate")
+                continue
+            try:
+                self._admit(event, batch, now_ms, from_peer=True)
+            except ChapterNodeError as e:
+                outcomes[i] = Outcome(event.id, "refused", e.code, e.message)
+                continue
+            batch[event.id] = event
+            pending.append((i, event))
+            if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
+                if gov.has_effect(event):
+                    effect_ids.add(event.id)
+                self._flush(pending, origin, now_ms, outcomes)  # later events see the new registry
+                pending = []
+        self._flush(pending, origin, now_ms, outcomes)
+        for i, sealed in sealed_lines:
+            try:
+                seal_id = self.accept_sealed(sealed)
+                outcomes[i] = Outcome(seal_id, "stored")
+            except ChapterNodeError as e:
+                outcomes[i] = Outcome(None, "refused", e.code, e.message)
+        return [o if o is not None else Outcome(None, "refused", "internal", "") for o in outcomes]
+
+    def _flush(self, pending: list[tuple[int, Event]], origin: str, now_ms: int,
+               outcomes: list[Outcome | None]) -> None:
+        if not pending:
+            return
+        fresh = self.store.insert_events([e for _, e in pending], origin=origin, received_ms=now_ms)
+        for (i, event), new in zip(pending, fresh):
+            outcomes[i] = Outcome(event.id, "stored" if new else "duplicate")
+        self._stored([e for (_, e), new in zip(pending, fresh) if new])
+
+    def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool) -> None:
+        """State-dependent checks: governance admissibility, then the deadline rules of §6."""
+        if event.created_ms < self._charter_ms:
+            raise NotAdmissible(f"created_at {event.created_at} is before the charter's "
+                                f"{self.charter.created_at}", code="before_charter")
+        proposal = None
+        ref = gov.needs_proposal(event)
+        if ref is not None:
+            proposal = batch.get(ref) or self.store.get(ref)
+        escalated = None
+        if event.type == "proposal" and "escalated_from" in event.body:
+            escalated = self._escalation_context(event.body["escalated_from"])
+        gov.check(event, registry=self.registry(event.created_ms), rules=self.charter.rules,
+                  proposal=proposal, escalated=escalated)
+        gov.check_deadline(event, proposal, self.charter.rules, now_ms, from_peer,
+                           own_chapter=None if from_peer else self.chapter)
+
+    def _escalation_context(self, pid: str) -> gov.Escalated | None:
+        source = self.store.get(pid)
+        if source is None or source.type != "proposal":
+            return None
+        result = self._compute(source)
+        return gov.Escalated(outcome=result.tally["outcome"], proposal=source)
+
+    def _stored(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self._items_cache = None
+        for callback in self.on_stored:
+            callback()
+
+    def accept_sealed(self, sealed: Any) -> str:
+        """Check a sealed id list against its seal's `acts_root` and `acts_count`; keep it."""
+        if (not isinstance(sealed, dict) or set(sealed) != {"seal", "acts"}
+                or not isinstance(sealed["seal"], str) or not isinstance(sealed["acts"], list)
+                or not all(isinstance(a, str) and len(a) == 64 for a in sealed["acts"])):
+            raise BadRequest('a sealed line is {"sealed": {"seal": id, "acts": [ids]}}',
+                             code="bad_sealed_line")
+        seal = self.store.get(sealed["seal"])
+        if seal is None or seal.type != "seal":
+            raise NotFound(f"no seal {sealed['seal']} held here yet", code="unknown_seal")
+        try:
+            root = acts_root(sealed["acts"])
+        except ValueError as e:
+            raise BadRequest("act ids must be lowercase hex", code="bad_sealed_line") from e
+        if (root != seal.body["acts_root"] or len(set(sealed["acts"])) != len(sealed["acts"])
+                or len(sealed["acts"]) != seal.body["acts_count"]):
+            raise NotAdmissible("the id list does not match the seal's acts_root/acts_count",
+                                code="sealed_mismatch")
+        self.store.put_sealed(seal.id, seal.body["proposal"], sealed["acts"])
+        return seal.id
+
+    # --- feeds for peers ------------------------------------------------------------------
+
+    def changes(self, after: int, limit: int) -> tuple[list[bytes], int, int]:
+        """(lines, last seq included, head): events in arrival order, sealed lines after seals."""
+        rows = self.store.changes(after, limit)
+        lines: list[bytes] = []
+        for _, raw in rows:
+            lines.append(raw)
+            lines.extend(self._sealed_after(raw))
+        last = rows[-1][0] if rows else after
+        return lines, last, self.store.max_seq()
+
+    def outbox(self, peer: str, acked: int, limit: int) -> tuple[list[bytes], int]:
+        """Events after `acked` for one peer (not those it sent us); and the new cursor."""
+        rows = self.store.db.execute(
+            "select seq, canonical, origin from events where seq > ? order by seq limit ?",
+            [acked, limit]).fetchall()
+        lines: list[bytes] = []
+        for _, raw, origin in rows:
+            if origin != peer:
+                lines.append(raw)
+                lines.extend(self._sealed_after(raw))
+        return lines, (rows[-1][0] if rows else acked)
+
+    def _sealed_after(self, raw: bytes) -> list[bytes]:
+        """Every transfer carries a seal's id list right after the seal itself."""
+        if b'"type":"seal"' not in raw:
+            return []
+        line = self.sealed_line(hashlib.sha256(raw).hexdigest())
+        return [line] if line else []
+
+    def sealed_line(self, seal_id: str) -> bytes | None:
+        acts = self.store.get_sealed(seal_id)
+        if acts is None:
+            return None
+        return json.dumps({"sealed": {"seal": seal_id, "acts": acts}},
+                          separators=(",", ":")).encode()
+
+    def lines_for(self, ids: Iterable[str]) -> list[bytes]:
+        lines: list[bytes] = []
+        for event in self.store.get_many(ids):
+            lines.append(event.canonical)
+            if event.type == "seal":
+                line = self.sealed_line(event.id)
+                if line:
+                    lines.append(line)
+        return lines
+
+    def reconciliation(self) -> Any:
+        """A Negentropy initiator over every event held (items: created_at seconds, id)."""
+        from .federation.negentropy import Negentropy
+
+        neg = Negentropy(self._items(), frame_size_limit=256 * 1024,
+                         max_message_size=1024 * 1024)
+        return _Initiator(neg)
+
+    def reconcile(self, message: bytes) -> bytes:
+        """Negentropy responder: one message in, one message out (stateless between rounds)."""
+        from .federation.negentropy import Negentropy
+
+        return Negentropy(self._items(), frame_size_limit=256 * 1024).reconcile_responder(message)
+
+    def _items(self) -> Any:
+        from .federation.negentropy import VectorStorage
+
+        if self._items_cache is None:
+            storage = VectorStorage(self.store.reconciliation_items())
+            storage.seal()
+            self._items_cache = storage
+        return self._items_cache
+
+    def note_reconciled(self, peer: str, rounds: int, have: int, need: int) -> None:
+        self._reconcile_stats[peer] = (rounds, have, need)
+
+    # --- proposals ------------------------------------------------------------------------
+
+    def _compute(self, proposal: Event, now_ms: int | None = None,
+                 trace: bool = False) -> gov.ProposalResult:
+        acts = self.store.events_of(proposal=proposal.id, global_delegations=True)
+        seals = [a for a in acts if a.type == "seal"]
+        record = self.store.finality(proposal.id)
+        recorded = gov.Recorded(record["final_hash"], record["amended_from"]) if record else None
+        return gov.evaluate(self.timeline(), proposal, acts, seals,
+                            self.store.sealed_for(proposal.id), now_ms=now_ms,
+                            recorded=recorded, trace=trace)
+
+    def proposal_report(self, pid: str, now_ms: int) -> dict[str, Any]:
+        """PROTOCOL §6, §8: the proposal, its tally, tally_hash, final, seals held and missing."""
+        proposal = self.store.get(pid)
+        if proposal is None or proposal.type != "proposal":
+            raise NotFound(f"no proposal {pid} on this node")
+        result = self._compute(proposal, now_ms, trace=True)
+        return {
+            "id": pid,
+            "proposal": proposal.to_json(),
+            "state": result.state,
+            "tally": result.tally,
+            "tally_hash": result.tally_hash,
+            "final": result.final,
+            "adopted_at": result.adopted_at,
+            "seals": result.seals,
+            "missing_seals": result.missing_seals,
+            "equivocations": result.equivocations,
+            "late_acts": result.late_acts,
+            "amended": {"from": result.amended_from} if result.amended_from else None,
+            "trace": result.trace,
+        }
+
+    def proposals(self, now_ms: int, *, kind: str | None = None,
+                  state: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for proposal in self.store.events_of(types=["proposal"]):
+            if kind and proposal.body["kind"] != kind:
+                continue
+            result = self._compute(proposal, now_ms)
+            if state and result.state != state:
+                continue
+            out.append({"id": proposal.id, "title": proposal.body["title"],
+                        "kind": proposal.body["kind"], "chapter": proposal.chapter,
+                        "closes_at": proposal.body.get("closes_at"), "state": result.state,
+                        "outcome": result.tally["outcome"], "final": result.final,
+                        "tally_hash": result.tally_hash})
+        return out
+
+    # --- duties ---------------------------------------------------------------------------
+
+    def publish_due_seals(self, now_ms: int) -> list[Event]:
+        """At closes_at + grace, seal every closed proposal we have not sealed yet (§6)."""
+        made = []
+        grace = self.charter.rules.grace_ms
+        for proposal in self.store.events_of(types=["proposal"]):
+            closes = proposal.body.get("closes_at")
+            if proposal.body["kind"] == "action" or closes is None:
+                continue
+            if now_ms < parse_ms(closes) + grace:
+                continue
+            if any(s.author == self.node_public for s in
+                   self.store.events_of(types=["seal"], proposal=proposal.id)):
+                continue
+            if self.chapter not in self.registry(parse_ms(closes)).chapters:
+                continue  # a chapter admitted after the close has nothing to seal
+            made.append(self._seal(proposal, now_ms))
+        return made
+
+    def _seal(self, proposal: Event, now_ms: int) -> Event:
+        acts = gov.act_set(proposal, self.store.events_of(proposal=proposal.id,
+                                                          global_delegations=True))
+        ids = sorted(a.id for a in acts)
+        tally = gov.tally(proposal, acts, self.timeline(), self.charter.rules).to_json()
+        seal = sign_event(
+            federation=self.charter.id, type="seal", chapter=self.chapter,
+            created_at=format_ms(now_ms),
+            body={"proposal": proposal.id, "acts_root": acts_root(ids), "acts_count": len(ids),
+                  "tally": tally, "tally_hash": gov.tally_hash(tally)},
+            signing_key=self.node_key)
+        with self.store.db.atomic():
+            self.store.insert_events([seal], origin="self", received_ms=now_ms)
+            self.store.put_sealed(seal.id, proposal.id, ids)
+        self._stored([seal])
+        return seal
+
+    def record_finality(self, now_ms: int) -> None:
+        """Store what the lifecycle asks: the first final hash, and any later amendment.
+
+        A proposal already recorded is looked at again only when its seals or sealed lists
+        changed, since nothing else can amend it.
+        """
+        for proposal in self.store.events_of(types=["proposal"]):
+            marker = self.store.seal_marker(proposal.id)
+            if self._evaluated.get(proposal.id) == marker:
+                continue
+            result = self._compute(proposal, now_ms)
+            if result.record is not None:
+                self.store.record_final(proposal.id, result.record.final_hash, now_ms,
+                                        amended_from=result.record.amended_from)
+            if self.store.finality(proposal.id) is not None:
+                self._evaluated[proposal.id] = marker
+
+    def missing_sealed_lists(self) -> list[tuple[str, str]]:
+        """(seal id, sealing chapter) for every seal held whose id list we lack."""
+        have = set(self.store.all_sealed())
+        return [(s.id, s.chapter) for s in self.store.events_of(types=["seal"]) if s.id not in have]
+
+    def missing_acts(self, limit: int = 2000) -> list[str]:
+        """Act ids listed by sealed lists we hold but not yet the acts themselves."""
+        listed: set[str] = set()
+        for acts in self.store.all_sealed().values():
+            listed.update(acts)
+        if not listed:
+            return []
+        return sorted(listed - self.store.known(listed))[:limit]
+
+    # --- local (chapter-scope) ------------------------------------------------------------
+
+    def _vouch(self, person: str, active: bool, now_ms: int) -> Event:
+        event = sign_event(federation=self.charter.id, type="member", chapter=self.chapter,
+                           created_at=format_ms(now_ms), body={"key": person, "active": active},
+                           signing_key=self.node_key)
+        self._admit(event, {}, now_ms, from_peer=False)
+        if self.store.insert_events([event], origin="self", received_ms=now_ms)[0]:
+            self._stored([event])
+        return event
+
+    def member_add(self, person: str, name: str, contact: str, now_ms: int) -> Event:
+        decode_key(person, what="member key")
+        with self.store.db.atomic():
+            self.store.db.execute(
+                "insert or replace into local_members (key, name, contact, active, added_ms) "
+                "values (?, ?, ?, 1, ?)", [person, name, contact, now_ms])
+        return self._vouch(person, True, now_ms)
+
+    def member_remove(self, person: str, now_ms: int) -> Event:
+        with self.store.db.atomic():
+            cur = self.store.db.execute("update local_members set active = 0 where key = ?", [person])
+        if cur.rowcount == 0:
+            raise NotFound(f"{person} is not a member of {self.chapter}", code="unknown_member")
+        return self._vouch(person, False, now_ms)
+
+    def local_members(self) -> list[dict[str, Any]]:
+        return list(self.store.db.query(
+            "select key, name, contact, active from local_members order by name"))
+
+    # --- status and export ----------------------------------------------------------------
+
+    def status(self, now_ms: int) -> dict[str, Any]:
+        head = self.store.max_seq()
+        peers = []
+        for slug, url in sorted(self.peer_urls(now_ms).items()):
+            p = self.store.peer(slug)
+            outbox = self.store.db.execute(
+                "select count(*) from events where seq > ? and origin != ?",
+                [p.push_acked, slug]).fetchone()[0]
+            peers.append({
+                "slug": slug, "url": url, "outbox": outbox, "push_acked": p.push_acked,
+                "pull_checkpoint": p.pull_checkpoint,
+                "last_push": format_ms(p.last_push_ms) if p.last_push_ms else None,
+                "last_pull": format_ms(p.last_pull_ms) if p.last_pull_ms else None,
+                "clock_skew_ms": p.clock_skew_ms, "failures": p.failures,
+                "last_error": p.last_error,
+                "reconciliation": dict(zip(("rounds", "have", "need"),
+                                           self._reconcile_stats.get(slug, (0, 0, 0)))),
+            })
+        return {"chapter": self.chapter, "federation": self.charter.id,
+                "node_key": self.node_public, "now": format_ms(now_ms), "events": self.store.count(),
+                "head": head, "feed_epoch": self.feed_epoch, "peers": peers}
+
+    def export_lines(self, now_ms: int) -> Iterator[bytes]:
+        """PROTOCOL §7: charter, events (late acts left out), then one sealed line per seal."""
+        yield json.dumps({"charter": self.charter.to_json()}, ensure_ascii=False,
+                         separators=(",", ":")).encode()
+        late: set[str] = set()
+        for proposal in self.store.events_of(types=["proposal"]):
+            late.update(self._compute(proposal, now_ms).late_acts)
+        seals: list[str] = []
+        for event in self.store.iter_all():
+            if event.id in late:
+                continue
+            if event.type == "seal":
+                seals.append(event.id)
+            yield event.canonical
+        for seal_id in seals:
+            line = self.sealed_line(seal_id)
+            if line:
+                yield line
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Initiator:
+    """Adapts the Negentropy initiator to (next message | None, have, need)."""
+
+    def __init__(self, neg: Any) -> None:
+        self.neg = neg
+
+    def initiate(self) -> bytes:
+        return self.neg.initiate()
+
+    def reconcile(self, message: bytes) -> tuple[bytes | None, list[bytes], list[bytes]]:
+        return self.neg.reconcile_initiator(message)

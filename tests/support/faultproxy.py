@@ -1,0 +1,102 @@
+"""A small fault-injecting TCP proxy for multi-node tests on 127.0.0.1.
+
+Kernel traffic shaping is not available here, so partitions are made in user space: each
+node's charter URL points at a proxy in front of it, and a test flips the proxy's mode:
+`pass`, `refuse` (close new and current connections), `blackhole` (accept, never answer) or
+`delay` (hold each chunk for `delay_s`). It runs in its own thread and event loop so tests that
+drive real node processes can control it from plain code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+__all__ = ["FaultProxy", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FaultProxy:
+    def __init__(self, target_port: int, listen_port: int | None = None) -> None:
+        self.target_port = target_port
+        self.port = listen_port or free_port()
+        self.mode = "pass"
+        self.delay_s = 0.0
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(5)
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def set(self, mode: str, delay_s: float = 0.0) -> None:
+        assert mode in ("pass", "refuse", "blackhole", "delay")
+        self.mode, self.delay_s = mode, delay_s
+        if mode == "refuse":
+            self._loop.call_soon_threadsafe(self._cut_all)
+
+    def _cut_all(self) -> None:
+        for w in list(self._writers):
+            w.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        self._ready.set()
+        self._loop.run_forever()
+        self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "refuse":
+            writer.close()
+            return
+        self._writers.add(writer)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            self._writers.discard(writer)
+            return
+        self._writers.add(up_writer)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+        self._writers.discard(writer)
+        self._writers.discard(up_writer)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                while self.mode == "blackhole":
+                    await asyncio.sleep(0.05)
+                if self.mode == "refuse":
+                    break
+                if self.mode == "delay" and self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
