@@ -47,8 +47,9 @@ def create_app(options: NodeOptions, passphrase=lambda: None) -> web.Application
     # Client bodies are bounded per route in read_body; this is only the outer cap.
     app = web.Application(middlewares=[error_middleware], client_max_size=17 * 1024 * 1024)
     app[NODE] = node
-    # Requests signed before this start are refused: a restart must not reopen a replay window.
-    app[NONCES] = NonceCache(not_before=time.time())
+    # Requests signed in a second before this start are refused: a restart must not reopen a
+    # replay window (only requests of the very second of the restart stay replayable).
+    app[NONCES] = NonceCache(not_before=time.time() - 1)
     app[PUBLIC_URL] = options.public_url or node.own_url()
     app.add_routes(routes)
 

@@ -25,7 +25,8 @@ import nacl.signing
 from . import governance as gov
 from .charter import Charter
 from .errors import (
-    BadRequest, ChapterNodeError, InvalidEvent, NotAdmissible, NotFound, Unauthenticated,
+    BadRequest, ChapterNodeError, Conflict, InvalidEvent, NotAdmissible, NotFound,
+    Unauthenticated,
 )
 from .events import (
     MAX_RAW_BYTES, Event, b64url, decode_key, event_from_object, loads_strict, parse_event,
@@ -456,6 +457,40 @@ class ChapterNode:
         if cur.rowcount == 0:
             raise NotFound(f"{person} is not a member of {self.chapter}", code="unknown_member")
         return self._vouch(person, False, now_ms)
+
+    def decision_add(self, title: str, text: str, now_ms: int) -> int:
+        """Record a chapter-scope decision: it stays on this node (subsidiarity)."""
+        with self.store.db.atomic():
+            cur = self.store.db.execute(
+                "insert into local_decisions (title, text, decided_ms) values (?, ?, ?)",
+                [title, text, now_ms])
+        return int(cur.lastrowid)
+
+    def decision_share(self, decision_id: int, closes_ms: int, now_ms: int) -> Event:
+        """Ask the federation for feedback on a local decision: a `feedback_request` carries
+        its title and text, nothing else of the chapter's (comments only, no veto)."""
+        row = self.store.db.execute("select title, text, shared_event from local_decisions "
+                                    "where id = ?", [decision_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no local decision {decision_id}", code="unknown_decision")
+        if row[2]:
+            raise Conflict(f"decision {decision_id} was already shared as {row[2]}",
+                           code="already_shared")
+        event = sign_event(federation=self.charter.id, type="feedback_request",
+                           chapter=self.chapter, created_at=format_ms(now_ms),
+                           body={"title": row[0], "text": row[1], "closes_at": format_ms(closes_ms)},
+                           signing_key=self.node_key)
+        self._admit(event, {}, now_ms, from_peer=False)
+        with self.store.db.atomic():
+            self.store.insert_events([event], origin="self", received_ms=now_ms)
+            self.store.db.execute("update local_decisions set shared_event = ? where id = ?",
+                                  [event.id, decision_id])
+        self._stored([event])
+        return event
+
+    def local_decisions(self) -> list[dict[str, Any]]:
+        return list(self.store.db.query(
+            "select id, title, text, decided_ms, shared_event from local_decisions order by id"))
 
     def local_members(self) -> list[dict[str, Any]]:
         return list(self.store.db.query(

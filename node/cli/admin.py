@@ -216,6 +216,73 @@ def member_list(data_dir: str, as_json: bool) -> None:
     Console().print(table)
 
 
+@click.group()
+def decision() -> None:
+    """Record this chapter's own decisions (they stay on this node) and share one for feedback.
+
+    \b
+    Example:
+      chapter-node decision add --data-dir ./paris --title "Move the meetup" --text "..."
+      chapter-node decision share --data-dir ./paris --id 1 --closes-in 7d
+    """
+
+
+@decision.command("add")
+@data_dir_option
+@click.option("--title", required=True, help="The decision's title.")
+@click.option("--text", default="", help="The decision's text.")
+def decision_add(data_dir: str, title: str, text: str) -> None:
+    """Record a local (chapter-scope) decision; nothing leaves the node.
+
+    \b
+    Example:
+      chapter-node decision add --data-dir ./paris --title "Move the meetup to Thursdays"
+    """
+    node = _open_node(data_dir)
+    click.echo(f"local decision {node.decision_add(title, text, _now_ms())} recorded")
+
+
+@decision.command("list")
+@data_dir_option
+@json_option
+def decision_list(data_dir: str, as_json: bool) -> None:
+    """List this chapter's local decisions and which were shared for feedback.
+
+    \b
+    Example:
+      chapter-node decision list --data-dir ./paris
+    """
+    rows = _open_node(data_dir).local_decisions()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "title", "shared as")
+    for r in rows:
+        table.add_row(str(r["id"]), r["title"], r["shared_event"] or "-")
+    Console().print(table)
+
+
+@decision.command("share")
+@data_dir_option
+@click.option("--id", "decision_id", required=True, type=int, help="The local decision's id.")
+@click.option("--closes-in", required=True, help="How long feedback is open, e.g. 7d.")
+@passphrase_option
+def decision_share(data_dir: str, decision_id: int, closes_in: str,
+                   passphrase_env: str | None) -> None:
+    """Share a local decision with the federation as a feedback_request (comments, no veto).
+
+    \b
+    Example:
+      chapter-node decision share --data-dir ./paris --id 1 --closes-in 7d
+    """
+    from .acts import parse_duration_ms
+
+    node = _open_node(data_dir, passphrase_env)
+    now = _now_ms()
+    event = node.decision_share(decision_id, now + parse_duration_ms(closes_in), now)
+    click.echo(f"decision {decision_id} shared for feedback as {event.id}")
+
+
 @click.command()
 @data_dir_option
 @click.option("--out", type=click.Path(dir_okay=False), default="-", show_default=True,
@@ -302,4 +369,4 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
                       + (f" via {' → '.join(k[:8] for k in line['chain'])}" if line.get("chain") else ""))
 
 
-COMMANDS = [init, run, status, peers, member, export, show]
+COMMANDS = [init, run, status, peers, member, decision, export, show]

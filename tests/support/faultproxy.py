@@ -3,17 +3,23 @@
 Kernel traffic shaping is not available here, so partitions are made in user space: each
 node's charter URL points at a proxy in front of it, and a test flips the proxy's mode:
 `pass`, `refuse` (close new and current connections), `blackhole` (accept, never answer) or
-`delay` (hold each chunk for `delay_s`). It runs in its own thread and event loop so tests that
+`delay` (hold each chunk for `delay_s`). `block_from` cuts only connections whose first
+request is signed by one of the given node keys (RFC 9421 `keyid`), which is how a test
+partitions the federation both ways with one proxy per node: every connection a node opens
+to a peer carries its own signature. It runs in its own thread and event loop so tests that
 drive real node processes can control it from plain code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 
 __all__ = ["FaultProxy", "free_port"]
+
+_KEYID = re.compile(rb'keyid="([A-Za-z0-9_-]{43})"')
 
 
 def free_port() -> int:
@@ -28,6 +34,7 @@ class FaultProxy:
         self.port = listen_port or free_port()
         self.mode = "pass"
         self.delay_s = 0.0
+        self.block_from: frozenset[str] = frozenset()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -73,16 +80,31 @@ class FaultProxy:
             return
         self._writers.add(writer)
         try:
+            first = await reader.read(65536)
+        except OSError:
+            first = b""
+        found = _KEYID.search(first)
+        if not first or (found and found.group(1).decode() in self.block_from):
+            writer.close()
+            self._writers.discard(writer)
+            return
+        try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             self._writers.discard(writer)
             return
         self._writers.add(up_writer)
+        up_writer.write(first)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
                              return_exceptions=True)
         self._writers.discard(writer)
         self._writers.discard(up_writer)
+
+    def partition(self, keyids: set[str] | frozenset[str]) -> None:
+        """Refuse connections from these node keys (and cut the open ones)."""
+        self.block_from = frozenset(keyids)
+        self._loop.call_soon_threadsafe(self._cut_all)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
