@@ -191,6 +191,8 @@ class ChapterNode:
     def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool) -> None:
         """State-dependent checks: governance admissibility, then the deadline rules of §6."""
         if event.created_ms < self._charter_ms:
+            # Not a governance rule but a sanity bound of this node: nothing predates the
+            # federation, and Negentropy items need a non-negative timestamp.
             raise NotAdmissible(f"created_at {event.created_at} is before the charter's "
                                 f"{self.charter.created_at}", code="before_charter")
         proposal = None
