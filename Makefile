@@ -21,7 +21,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+hardening: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,hardening]'
+	$(BIN)/python -m hardening
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info
