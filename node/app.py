@@ -1,65 +1,96 @@
-"""App wiring: a data directory in, a serving aiohttp application out.
+"""App wiring: a data directory and a configuration in, a serving aiohttp application out.
 
-`create_app()` opens the store, builds the `ChapterNode`, mounts the routes and starts the
-federation's background tasks in `cleanup_ctx`, so they stop cleanly with the server.
+`create_app()` opens the store, builds the `ChapterNode`, mounts the routes with the request-id
+and error middlewares, attaches metrics, and starts the federation's background tasks in
+`cleanup_ctx`, so they stop cleanly with the server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import logging
 import signal
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from .config import Config
 from .datadir import DataDir
-from .federation.api import NODE, NONCES, PUBLIC_URL, routes
+from .federation.api import METRICS, NODE, NONCES, PUBLIC_URL, routes
 from .federation.http_errors import error_middleware
 from .federation.httpsig import NonceCache
 from .federation.peer_client import PeerClient
 from .federation.sync import Federation, SyncSettings
+from .logs import REQUEST_ID, new_request_id, setup_logging
+from .metrics import NodeMetrics
 from .service import ChapterNode
 
-__all__ = ["NodeOptions", "create_app", "serve"]
+__all__ = ["create_app", "serve", "FEDERATION", "sync_settings"]
 
 FEDERATION = web.AppKey("federation", Federation)
 log = logging.getLogger("chapter_node")
+access = logging.getLogger("chapter_node.access")
 
 
-@dataclass(frozen=True)
-class NodeOptions:
-    data_dir: Path
-    public_url: str | None = None  # default: this chapter's URL in the registry
-    sync: SyncSettings = field(default_factory=SyncSettings)
-    sync_enabled: bool = True
+@web.middleware
+async def request_id_middleware(request: web.Request,
+                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                                ) -> web.StreamResponse:
+    """Carry the caller's X-Request-Id (or a new one) through logs and back in the answer."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if given.isascii() and 0 < len(given) <= 64 and given.isprintable() else new_request_id()
+    token = REQUEST_ID.set(rid)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+        response.headers["X-Request-Id"] = rid
+        access.info("%s %s %s", request.method, request.path, response.status,
+                    extra={"method": request.method, "path": request.path,
+                           "status": response.status,
+                           "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return response
+    finally:
+        REQUEST_ID.reset(token)
 
 
-def create_app(options: NodeOptions, passphrase=lambda: None) -> web.Application:
-    d = DataDir(Path(options.data_dir))
+def sync_settings(config: Config) -> SyncSettings:
+    return SyncSettings(pull_interval_s=config.pull_interval,
+                        anti_entropy_interval_s=config.anti_entropy_interval,
+                        duty_interval_s=config.duty_interval,
+                        backoff_cap_s=config.backoff_cap,
+                        request_timeout_s=config.request_timeout)
+
+
+def create_app(data_dir: str | Path, config: Config | None = None, passphrase=lambda: None,
+               *, sync_enabled: bool = True) -> web.Application:
+    config = config or Config()
+    d = DataDir(Path(data_dir))
     charter = d.charter()
     store = d.store()
     node = ChapterNode(store, charter, d.chapter(store), d.node_key(passphrase))
-    # Client bodies are bounded per route in read_body; this is only the outer cap.
-    app = web.Application(middlewares=[error_middleware], client_max_size=17 * 1024 * 1024)
+    metrics = NodeMetrics()
+    metrics.attach(node)
+    # Bodies are bounded per route in read_body; this is only the outer cap.
+    app = web.Application(middlewares=[request_id_middleware, error_middleware],
+                          client_max_size=17 * 1024 * 1024)
     app[NODE] = node
+    app[METRICS] = metrics
     # Requests signed in a second before this start are refused: a restart must not reopen a
     # replay window (only requests of the very second of the restart stay replayable).
     app[NONCES] = NonceCache(not_before=time.time() - 1)
-    app[PUBLIC_URL] = options.public_url or node.own_url()
+    app[PUBLIC_URL] = config.public_url or node.own_url()
     app.add_routes(routes)
 
     async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         federation = Federation(node, PeerClient(session, bytes(node.node_key),
-                                                 timeout_s=options.sync.request_timeout_s),
-                                options.sync)
+                                                 timeout_s=config.request_timeout),
+                                sync_settings(config), metrics=metrics, webhooks=config.webhooks)
         app[FEDERATION] = federation
-        if options.sync_enabled:
+        if sync_enabled:
             await federation.start()
         try:
             yield
@@ -72,23 +103,27 @@ def create_app(options: NodeOptions, passphrase=lambda: None) -> web.Application
     return app
 
 
-def serve(options: NodeOptions, host: str, port: int, passphrase=lambda: None) -> None:
+def serve(data_dir: str | Path, config: Config, passphrase=lambda: None) -> None:
     """Run until SIGINT/SIGTERM; prints one line when it answers."""
+    setup_logging(config.log_format, config.log_level)
+    host, port = config.host_port
 
     async def main() -> None:
-        app = create_app(options, passphrase)
+        app = create_app(data_dir, config, passphrase)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         node = app[NODE]
-        print(f"chapter-node {node.chapter} listening on http://{host}:{port} "
-              f"(federation {node.charter.id[:12]}…)", flush=True)
+        log.info("chapter-node %s listening on http://%s:%s (federation %s…)", node.chapter,
+                 host, port, node.charter.id[:12])
+        print(f"chapter-node {node.chapter} listening on http://{host}:{port}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        log.info("stopping")
         await runner.cleanup()
 
     asyncio.run(main())

@@ -93,6 +93,8 @@ class LocalFederation:
     anti_entropy_interval: float = 3.0
     nodes: dict[str, LocalNode] = field(default_factory=dict)
     charter: Charter | None = None
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     def setup(self) -> LocalFederation:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -124,12 +126,12 @@ class LocalFederation:
         node = self.nodes[slug]
         node.log_path = self.root / f"{slug}.log"
         log = open(node.log_path, "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         node.process = subprocess.Popen(
             [sys.executable, "-m", "node", "run", "--data-dir", str(node.data_dir),
              "--listen", f"127.0.0.1:{node.port}",
              "--pull-interval", str(self.pull_interval),
-             "--anti-entropy-interval", str(self.anti_entropy_interval)],
+             "--anti-entropy-interval", str(self.anti_entropy_interval), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         if wait:

@@ -64,6 +64,7 @@ class ChapterNode:
         self.node_key = node_key
         self.node_public = b64url(bytes(node_key.verify_key))
         self.on_stored: list[Callable[[], None]] = []
+        self.observers: list[Any] = []  # e.g. NodeMetrics: stored(origin, n), refused_event(code), sealed()
         self._timeline: gov.Timeline | None = None
         self._timeline_key = (-1, -1)
         self._evaluated: dict[str, tuple[int, int]] = {}
@@ -125,14 +126,22 @@ class ChapterNode:
 
     def submit(self, raw: bytes, now_ms: int) -> tuple[Event, bool]:
         """One event from a client (a person signing through any node). Raises on refusal."""
-        event = parse_event(raw, federation=self.charter.id)
-        if self.store.has(event.id):
-            return event, False
-        self._admit(event, {}, now_ms, from_peer=False)
+        try:
+            event = parse_event(raw, federation=self.charter.id)
+            if self.store.has(event.id):
+                return event, False
+            self._admit(event, {}, now_ms, from_peer=False)
+        except ChapterNodeError as e:
+            self._notify("refused_event", e.code)
+            raise
         fresh = self.store.insert_events([event], origin="client", received_ms=now_ms)[0]
         if fresh:
-            self._stored([event])
+            self._stored([event], "client")
         return event, fresh
+
+    def _notify(self, what: str, *args: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, what)(*args)
 
     def receive(self, lines: list[bytes], *, origin: str, now_ms: int) -> list[Outcome]:
         """A peer batch: events and `sealed` lines, each judged alone; good ones stored."""
@@ -177,7 +186,11 @@ class ChapterNode:
                 outcomes[i] = Outcome(seal_id, "stored")
             except ChapterNodeError as e:
                 outcomes[i] = Outcome(None, "refused", e.code, e.message)
-        return [o if o is not None else Outcome(None, "refused", "internal", "") for o in outcomes]
+        results = [o if o is not None else Outcome(None, "refused", "internal", "") for o in outcomes]
+        for outcome in results:
+            if outcome.code:
+                self._notify("refused_event", outcome.code)
+        return results
 
     def _flush(self, pending: list[tuple[int, Event]], origin: str, now_ms: int,
                outcomes: list[Outcome | None]) -> None:
@@ -186,7 +199,7 @@ class ChapterNode:
         fresh = self.store.insert_events([e for _, e in pending], origin=origin, received_ms=now_ms)
         for (i, event), new in zip(pending, fresh):
             outcomes[i] = Outcome(event.id, "stored" if new else "duplicate")
-        self._stored([e for (_, e), new in zip(pending, fresh) if new])
+        self._stored([e for (_, e), new in zip(pending, fresh) if new], origin)
 
     def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool) -> None:
         """State-dependent checks: governance admissibility, then the deadline rules of §6."""
@@ -214,10 +227,11 @@ class ChapterNode:
         result = self._compute(source)
         return gov.Escalated(outcome=result.tally["outcome"], proposal=source)
 
-    def _stored(self, events: list[Event]) -> None:
+    def _stored(self, events: list[Event], origin: str) -> None:
         if not events:
             return
         self._items_cache = None
+        self._notify("stored", origin, len(events))
         for callback in self.on_stored:
             callback()
 
@@ -350,8 +364,8 @@ class ChapterNode:
             "trace": result.trace,
         }
 
-    def proposals(self, now_ms: int, *, kind: str | None = None,
-                  state: str | None = None) -> list[dict[str, Any]]:
+    def proposals(self, now_ms: int, *, kind: str | None = None, state: str | None = None,
+                  with_missing: bool = False) -> list[dict[str, Any]]:
         out = []
         for proposal in self.store.events_of(types=["proposal"]):
             if kind and proposal.body["kind"] != kind:
@@ -363,7 +377,8 @@ class ChapterNode:
                         "kind": proposal.body["kind"], "chapter": proposal.chapter,
                         "closes_at": proposal.body.get("closes_at"), "state": result.state,
                         "outcome": result.tally["outcome"], "final": result.final,
-                        "tally_hash": result.tally_hash})
+                        "tally_hash": result.tally_hash,
+                        **({"missing_seals": result.missing_seals} if with_missing else {})})
         return out
 
     # --- duties ---------------------------------------------------------------------------
@@ -400,7 +415,8 @@ class ChapterNode:
         with self.store.db.atomic():
             self.store.insert_events([seal], origin="self", received_ms=now_ms)
             self.store.put_sealed(seal.id, proposal.id, ids)
-        self._stored([seal])
+        self._stored([seal], "self")
+        self._notify("sealed")
         return seal
 
     def record_finality(self, now_ms: int) -> None:
@@ -442,7 +458,7 @@ class ChapterNode:
                            signing_key=self.node_key)
         self._admit(event, {}, now_ms, from_peer=False)
         if self.store.insert_events([event], origin="self", received_ms=now_ms)[0]:
-            self._stored([event])
+            self._stored([event], "self")
         return event
 
     def member_add(self, person: str, name: str, contact: str, now_ms: int) -> Event:
@@ -487,7 +503,7 @@ class ChapterNode:
             self.store.insert_events([event], origin="self", received_ms=now_ms)
             self.store.db.execute("update local_decisions set shared_event = ? where id = ?",
                                   [event.id, decision_id])
-        self._stored([event])
+        self._stored([event], "self")
         return event
 
     def local_decisions(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from node.app import NodeOptions, create_app
+from node.app import create_app
 from node.datadir import init_data_dir
 from node.events import sign_event
 from node.federation.api import NODE
@@ -31,7 +31,7 @@ async def client(tmp_path: Path, aiohttp_client) -> TestClient:
     key = tmp_path / "paris-node.key"
     write_key_file(key, person_key("node paris"))
     init_data_dir(tmp_path / "paris", charter, "paris", key)
-    app = create_app(NodeOptions(tmp_path / "paris", sync_enabled=False))
+    app = create_app(tmp_path / "paris", sync_enabled=False)
     return await aiohttp_client(app)
 
 

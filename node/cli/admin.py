@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -61,33 +62,74 @@ def init(data_dir: str, charter: str, chapter: str, node_key: str,
 
 @click.command()
 @data_dir_option
-@click.option("--listen", default="127.0.0.1:8400", show_default=True, metavar="HOST:PORT",
-              help="Address to serve on (put a TLS reverse proxy in front for the Internet).")
-@click.option("--public-url", help="The URL peers use for this node (default: the registry's).")
-@click.option("--pull-interval", type=float, default=5.0, show_default=True,
-              help="Seconds between pulls of each peer's changes feed.")
-@click.option("--anti-entropy-interval", type=float, default=30.0, show_default=True,
-              help="Seconds between Negentropy reconciliations with each peer.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Address to serve on [config: listen; default 127.0.0.1:8400].")
+@click.option("--public-url", default=None, help="The URL peers use for this node [config: public_url].")
+@click.option("--pull-interval", type=float, default=None,
+              help="Seconds between pulls of each peer's feed [config: pull_interval].")
+@click.option("--anti-entropy-interval", type=float, default=None,
+              help="Seconds between Negentropy rounds per peer [config: anti_entropy_interval].")
+@click.option("--log-format", type=click.Choice(["human", "json"]), default=None,
+              help="Log lines for people or JSON Lines [config: log_format].")
 @passphrase_option
-def run(data_dir: str, listen: str, public_url: str | None, pull_interval: float,
-        anti_entropy_interval: float, passphrase_env: str | None) -> None:
+def run(data_dir: str, listen: str | None, public_url: str | None, pull_interval: float | None,
+        anti_entropy_interval: float | None, log_format: str | None,
+        passphrase_env: str | None) -> None:
     """Serve the node and keep it in sync with the peers the registry names.
+
+    Settings come from DATA_DIR/config.toml, CHAPTER_NODE_* environment variables and these
+    flags (highest first: flag, environment, file); `chapter-node config show` explains them.
 
     \b
     Example:
       chapter-node run --data-dir /var/lib/chapter-node --listen 127.0.0.1:8400
     """
-    from ..app import NodeOptions, serve
-    from ..federation.sync import SyncSettings
+    from ..app import serve
+    from ..config import load_config
 
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise BadRequest(f"--listen must be HOST:PORT, not {listen!r}", code="bad_option")
-    options = NodeOptions(Path(data_dir), public_url,
-                          SyncSettings(pull_interval_s=pull_interval,
-                                       anti_entropy_interval_s=anti_entropy_interval))
     DataDir(Path(data_dir)).check()
-    serve(options, host.strip("[]"), int(port), passphrase_source(passphrase_env))
+    config, _ = load_config(data_dir, flags={
+        "listen": listen, "public_url": public_url, "pull_interval": pull_interval,
+        "anti_entropy_interval": anti_entropy_interval, "log_format": log_format})
+    serve(data_dir, config, passphrase_source(passphrase_env))
+
+
+@click.group()
+def config() -> None:
+    """Inspect this node's configuration.
+
+    \b
+    Example:
+      chapter-node config show --data-dir /var/lib/chapter-node
+    """
+
+
+@config.command("show")
+@data_dir_option
+@json_option
+def config_show(data_dir: str, as_json: bool) -> None:
+    """Print the effective value of every setting and where it came from.
+
+    \b
+    Example:
+      CHAPTER_NODE_PULL_INTERVAL=2 chapter-node config show --data-dir ./paris
+    """
+    from ..config import SETTINGS, load_config
+
+    cfg, sources = load_config(data_dir)
+    rows = []
+    for key, setting in SETTINGS.items():
+        value = getattr(cfg, key)
+        if key == "webhooks":
+            value = [{"url": w.url, "secret": "***", "events": list(w.events)} for w in value]
+        rows.append({"key": key, "value": value, "source": sources[key], "help": setting.help})
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("key", "value", "source", "meaning")
+    for r in rows:
+        table.add_row(r["key"], json.dumps(r["value"], ensure_ascii=False), r["source"], r["help"])
+    Console().print(table)
 
 
 @click.command()
@@ -369,4 +411,4 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
                       + (f" via {' → '.join(k[:8] for k in line['chain'])}" if line.get("chain") else ""))
 
 
-COMMANDS = [init, run, status, peers, member, decision, export, show]
+COMMANDS = [init, run, config, status, peers, member, decision, export, show]

@@ -14,13 +14,15 @@ from aiohttp import web
 
 from ..errors import BadRequest, NotFound
 from ..events import MAX_RAW_BYTES
+from ..metrics import CONTENT_TYPE, NodeMetrics
 from ..service import ChapterNode
 from .http_errors import read_body
 from .httpsig import NonceCache, target_uri, verify_request
 
-__all__ = ["NODE", "NONCES", "PUBLIC_URL", "routes", "MAX_BATCH_BYTES", "MAX_BATCH_LINES"]
+__all__ = ["NODE", "METRICS", "NONCES", "PUBLIC_URL", "routes", "MAX_BATCH_BYTES", "MAX_BATCH_LINES"]
 
 NODE = web.AppKey("node", ChapterNode)
+METRICS = web.AppKey("metrics", NodeMetrics)
 NONCES = web.AppKey("nonces", NonceCache)
 PUBLIC_URL = web.AppKey("public_url", str)
 
@@ -60,7 +62,8 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
 async def submit_event(request: web.Request) -> web.Response:
     """One person-signed event; 201 stored, 200 already held."""
     body = await read_body(request, MAX_RAW_BYTES)
-    event, fresh = request.app[NODE].submit(body, _now_ms())
+    with request.app[METRICS].ingest_seconds.labels("client").time():
+        event, fresh = request.app[NODE].submit(body, _now_ms())
     return _json({"id": event.id, **({} if fresh else {"duplicate": True})},
                  status=201 if fresh else 200)
 
@@ -94,7 +97,16 @@ async def status(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """For the reverse proxy and the service manager: the node answers and its store reads."""
+    request.app[NODE].store.max_seq()
     return _json({"ok": True})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition (node/metrics.py)."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 # --- peer API ---------------------------------------------------------------------------
@@ -122,7 +134,8 @@ def _lines(body: bytes) -> list[bytes]:
 async def receive_batch(request: web.Request) -> web.Response:
     """A peer's batch: JSON Lines of events and `sealed` lines; each line judged on its own."""
     peer, body = await _peer(request, MAX_BATCH_BYTES)
-    results = request.app[NODE].receive(_lines(body), origin=peer, now_ms=_now_ms())
+    with request.app[METRICS].ingest_seconds.labels("peer").time():
+        results = request.app[NODE].receive(_lines(body), origin=peer, now_ms=_now_ms())
     return _json({"results": [r.to_json() for r in results]})
 
 
@@ -144,6 +157,8 @@ async def negentropy(request: web.Request) -> web.Response:
     """One Negentropy v1 round, responder side: message in, message out."""
     _, body = await _peer(request, 1024 * 1024)
     reply = request.app[NODE].reconcile(body)
+    request.app[METRICS].negentropy_bytes.labels("received").inc(len(body))
+    request.app[METRICS].negentropy_bytes.labels("sent").inc(len(reply))
     return web.Response(body=reply, content_type="application/octet-stream")
 
 

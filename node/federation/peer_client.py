@@ -15,6 +15,7 @@ import aiohttp
 from yarl import URL
 
 from ..errors import RemoteError
+from ..logs import REQUEST_ID
 from .httpsig import sign_request
 
 __all__ = ["PeerClient", "PeerUnavailable", "PeerReply"]
@@ -56,6 +57,7 @@ class PeerClient:
         now = time.time()
         headers = sign_request(method, url, body, self.seed, now=now)
         headers["Content-Type"] = content_type
+        request_id = request_id or REQUEST_ID.get()
         if request_id:
             headers["X-Request-Id"] = request_id
         try:

@@ -17,9 +17,13 @@ import json
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..config import Webhook
 from ..errors import ChapterNodeError
+from ..logs import REQUEST_ID, new_request_id
+from ..metrics import NodeMetrics
 from ..service import ChapterNode
 from .peer_client import PeerClient, PeerUnavailable
 
@@ -47,10 +51,13 @@ def _now_ms() -> int:
 class Federation:
     """The background side of a node: keeps it in step with every peer."""
 
-    def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings) -> None:
+    def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings,
+                 *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = ()) -> None:
         self.node = node
         self.client = client
         self.settings = settings
+        self.metrics = metrics
+        self.webhooks = tuple(webhooks)
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
@@ -96,6 +103,7 @@ class Federation:
             wake = self._wake[slug]
             wake.clear()
             url = self._url(slug)
+            REQUEST_ID.set(new_request_id())  # one id per round, sent along to the peer
             try:
                 if url is None:
                     raise PeerUnavailable(f"no URL for {slug}")
@@ -105,8 +113,10 @@ class Federation:
                     await self.reconcile(slug, url)
                     next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
                 self.node.store.update_peer(slug, failures=0, last_error=None)
+                self._count(slug, "ok")
                 delay = self.settings.pull_interval_s
             except (ChapterNodeError, ValueError) as e:
+                self._count(slug, "failed")
                 failures = self.node.store.peer(slug).failures + 1
                 delay = min(self.settings.backoff_cap_s,
                             self.settings.backoff_base_s * 2 ** min(failures - 1, 16))
@@ -140,6 +150,8 @@ class Federation:
                     raise PeerUnavailable(f"{slug} answered a batch without results")
                 sent += len(lines)
             self.node.store.update_peer(slug, push_acked=last, last_push_ms=_now_ms())
+            if lines:
+                log.info("pushed %d lines to %s", len(lines), slug, extra={"peer": slug})
 
     async def pull(self, slug: str, url: str) -> int:
         """Read the peer's changes feed after our checkpoint; ingest what it holds."""
@@ -163,9 +175,13 @@ class Federation:
                 self.node.receive(lines, origin=slug, now_ms=_now_ms())
                 got += len(lines)
             nxt = int(reply.headers.get("X-Feed-Next", checkpoint))
+            if self.metrics is not None:
+                self.metrics.peer_heads[slug] = (head, nxt)
             self.node.store.update_peer(slug, pull_checkpoint=nxt, last_pull_ms=_now_ms(),
                                         clock_skew_ms=reply.skew_ms)
             if nxt >= head or not lines:
+                if got:
+                    log.info("pulled %d lines from %s", got, slug, extra={"peer": slug})
                 return got
 
     async def reconcile(self, slug: str, url: str) -> tuple[int, int]:
@@ -182,6 +198,10 @@ class Federation:
                     f"reconciliation with {slug} did not finish in {MAX_RECONCILE_ROUNDS} rounds")
             reply = await self.client.call("POST", url, "/federation/v1/negentropy", msg,
                                            "application/octet-stream")
+            if self.metrics is not None:
+                self.metrics.negentropy_rounds.labels(slug).inc()
+                self.metrics.negentropy_bytes.labels("sent").inc(len(msg))
+                self.metrics.negentropy_bytes.labels("received").inc(len(reply.body))
             msg, h, n = session.reconcile(reply.body)
             have.extend(h)
             need.extend(n)
@@ -209,10 +229,15 @@ class Federation:
             got += len(lines)
         return got
 
+    def _count(self, slug: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.peer_requests.labels(slug, outcome).inc()
+
     # --- duties ---------------------------------------------------------------------------
 
     async def _duty_loop(self) -> None:
         while True:
+            REQUEST_ID.set(new_request_id())
             try:
                 self._refresh_peers()
                 self.node.publish_due_seals(_now_ms())

@@ -1,0 +1,120 @@
+"""Operating a node: configuration, metrics, structured logs with request ids."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+
+from node.cli import _register, cli
+from node.config import SETTINGS, load_config
+from node.devcluster import LocalFederation, Person
+from node.errors import ConfigError
+
+_register()
+
+BAD_VALUES = {
+    "listen": "nowhere", "public_url": "ftp://x", "log_format": "xml", "log_level": "loud",
+    "pull_interval": "-1", "anti_entropy_interval": "0", "duty_interval": "soon",
+    "request_timeout": "inf", "backoff_cap": "nan", "webhooks": '[{"url": "http://x"}]',
+}
+
+
+def test_every_setting_has_a_bad_value_case() -> None:
+    assert set(BAD_VALUES) == set(SETTINGS)
+
+
+@pytest.mark.parametrize("key", sorted(SETTINGS))
+def test_a_bad_value_names_its_key_and_source(key: str, tmp_path: Path) -> None:
+    env = {"CHAPTER_NODE_" + key.upper(): BAD_VALUES[key]}
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env=env)
+    assert key in info.value.message and "CHAPTER_NODE_" + key.upper() in info.value.message
+    result = CliRunner().invoke(cli, ["config", "show", "--data-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 2 and key in result.output and "Traceback" not in result.output
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        'pull_interval = 7\nlisten = "127.0.0.1:9000"\nlog_format = "json"\n'
+        '[[webhooks]]\nurl = "https://hooks.example.org/cn"\nsecret = "0123456789abcdef"\n')
+    cfg, sources = load_config(tmp_path, env={"CHAPTER_NODE_PULL_INTERVAL": "3"},
+                               flags={"listen": "127.0.0.1:9100", "log_format": None})
+    assert (cfg.pull_interval, sources["pull_interval"]) == (3.0, "env CHAPTER_NODE_PULL_INTERVAL")
+    assert (cfg.listen, sources["listen"]) == ("127.0.0.1:9100", "flag")
+    assert (cfg.log_format, sources["log_format"]) == ("json", str(tmp_path / "config.toml"))
+    assert (cfg.anti_entropy_interval, sources["anti_entropy_interval"]) == (30.0, "default")
+    assert cfg.webhooks[0].url == "https://hooks.example.org/cn"
+    shown = CliRunner().invoke(cli, ["config", "show", "--data-dir", str(tmp_path), "--json"],
+                               env={"CHAPTER_NODE_PULL_INTERVAL": "3"})
+    rows = {r["key"]: r for r in json.loads(shown.output)}
+    assert rows["pull_interval"]["source"] == "env CHAPTER_NODE_PULL_INTERVAL"
+    assert rows["webhooks"]["value"][0]["secret"] == "***"  # secrets are never printed
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("pul_interval = 2\n")
+    with pytest.raises(ConfigError, match="pul_interval"):
+        load_config(tmp_path, env={})
+    (tmp_path / "config.toml").write_text("")
+    with pytest.raises(ConfigError, match="CHAPTER_NODE_LISTN"):
+        load_config(tmp_path, env={"CHAPTER_NODE_LISTN": "x"})
+    (tmp_path / "config.toml").write_text("listen = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path, env={})
+
+
+def scrape(fed: LocalFederation, slug: str) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(fed.nodes[slug].url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_metrics_and_request_ids_after_a_sync(tmp_path: Path) -> None:
+    amelie, marco, lucia = Person("Amélie", "paris"), Person("Marco", "rome"), Person("Lucía", "rome")
+    fed = LocalFederation(tmp_path / "fed", ["paris", "rome"], [amelie, marco, lucia],
+                          {"min_open_hours": 1}, pull_interval=0.3, anti_entropy_interval=1,
+                          extra_args=["--log-format", "json"]).setup()
+    try:
+        fed.start_all()
+        status, answer, event = fed.act(amelie, "paris", "proposal",
+                                        {"title": "Translate the handbook", "text": "", "kind": "action"})
+        assert status == 201
+        req = urllib.request.Request(fed.nodes["paris"].url + "/api/v1/events/" + event.id,
+                                     headers={"X-Request-Id": "trace-me-42"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.headers["X-Request-Id"] == "trace-me-42"
+        assert fed.wait_for(lambda: fed.nodes["rome"].get("/api/v1/status")["events"] == 1, 10)
+        time.sleep(1.5)  # a reconciliation round too
+        paris, rome = scrape(fed, "paris"), scrape(fed, "rome")
+        assert paris[("chapter_node_events_accepted_total", (("origin", "client"),))] == 1
+        assert rome[("chapter_node_events_accepted_total", (("origin", "peer"),))] == 1
+        assert paris[("chapter_node_outbox_depth", (("peer", "rome"),))] == 0
+        assert rome[("chapter_node_proposals", (("state", "pending"),))] == 1
+        assert paris[("chapter_node_events_held", ())] == rome[("chapter_node_events_held", ())] == 1
+        assert paris[("chapter_node_ingest_seconds_count", (("source", "client"),))] == 1
+        assert any(k[0] == "chapter_node_negentropy_rounds_total" and v >= 1
+                   for k, v in {**paris, **rome}.items())
+        refused = fed.act(marco, "rome", "veto", {"proposal": event.id, "reason": "No."})
+        assert refused[0] == 403
+        assert scrape(fed, "rome")[("chapter_node_events_refused_total",
+                                    (("code", "wrong_proposal_kind"),))] == 1
+    finally:
+        fed.stop_all()
+    logs = {s: [json.loads(line) for line in fed.nodes[s].log_path.read_text().splitlines()
+                if line.startswith("{")] for s in ("paris", "rome")}
+    assert any(e.get("request_id") == "trace-me-42" and e.get("path", "").startswith("/api/v1/events")
+               for e in logs["paris"])
+    # The id of the round in which Paris pushed is in Rome's access log for that push.
+    pushed = {e["request_id"] for e in logs["paris"] if e["message"].startswith("pushed")}
+    received = {e.get("request_id") for e in logs["rome"] if e.get("path") == "/federation/v1/events"}
+    assert pushed & received
