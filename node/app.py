@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from .backup import node_lock
 from .config import Config
 from .datadir import DataDir
 from .federation.api import METRICS, NODE, NONCES, PUBLIC_URL, routes
@@ -126,4 +127,5 @@ def serve(data_dir: str | Path, config: Config, passphrase=lambda: None) -> None
         log.info("stopping")
         await runner.cleanup()
 
-    asyncio.run(main())
+    with node_lock(Path(data_dir)):  # one node per data dir; restore waits for it to stop
+        asyncio.run(main())

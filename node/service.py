@@ -32,6 +32,7 @@ from .events import (
     MAX_RAW_BYTES, Event, b64url, decode_key, event_from_object, loads_strict, parse_event,
     sign_event,
 )
+from .backup import SEAL_HOLD_MS
 from .merkle import acts_root
 from .store import Store
 from .times import format_ms, parse_ms
@@ -387,12 +388,15 @@ class ChapterNode:
         """At closes_at + grace, seal every closed proposal we have not sealed yet (§6)."""
         made = []
         grace = self.charter.rules.grace_ms
+        hold = int(self.store.get_meta("hold_seals_until_ms") or 0)
         for proposal in self.store.events_of(types=["proposal"]):
             closes = proposal.body.get("closes_at")
             if proposal.body["kind"] == "action" or closes is None:
                 continue
             if now_ms < parse_ms(closes) + grace:
                 continue
+            if now_ms < hold and parse_ms(closes) + grace < hold - SEAL_HOLD_MS:
+                continue  # restored from a backup: our earlier seal may still come back
             if any(s.author == self.node_public for s in
                    self.store.events_of(types=["seal"], proposal=proposal.id)):
                 continue

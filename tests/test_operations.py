@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -118,3 +119,74 @@ def test_metrics_and_request_ids_after_a_sync(tmp_path: Path) -> None:
     pushed = {e["request_id"] for e in logs["paris"] if e["message"].startswith("pushed")}
     received = {e.get("request_id") for e in logs["rome"] if e.get("path") == "/federation/v1/events"}
     assert pushed & received
+
+
+def test_backup_under_load_then_restore_and_converge(tmp_path: Path) -> None:
+    amelie, marco = Person("Amélie", "paris"), Person("Marco", "rome")
+    fed = LocalFederation(tmp_path / "fed", ["paris", "rome"], [amelie, marco],
+                          {"min_open_hours": 1}, pull_interval=0.3, anti_entropy_interval=1).setup()
+    runner = CliRunner()
+    try:
+        fed.start_all()
+        first = [fed.act(amelie, "paris", "proposal", {"title": f"Idea {i}", "text": "",
+                                                        "kind": "action"})[2].id for i in range(20)]
+        backup_file = tmp_path / "paris.backup.db"
+        # Taken while the node serves and a client keeps writing.
+        stop, written = threading.Event(), []
+
+        def write() -> None:
+            while not stop.is_set():
+                written.append(fed.act(amelie, "paris", "comment",
+                                       {"proposal": first[0], "text": f"busy {len(written)}"})[0])
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            time.sleep(0.2)
+            result = runner.invoke(cli, ["backup", "--data-dir", str(fed.nodes["paris"].data_dir),
+                                         "--out", str(backup_file)])
+            time.sleep(0.2)
+        finally:
+            stop.set()
+            writer.join()
+        assert result.exit_code == 0, result.output
+        assert written and set(written) == {201}
+        total = 20 + len(written) + 10
+        again = runner.invoke(cli, ["backup", "--data-dir", str(fed.nodes["paris"].data_dir),
+                                    "--out", str(backup_file)])
+        assert again.exit_code == 2 and "[backup_exists]" in again.output
+        # Meanwhile the federation moves on.
+        later = [fed.act(marco, "rome", "proposal", {"title": f"Later {i}", "text": "",
+                                                      "kind": "action"})[2].id for i in range(10)]
+        assert fed.wait_for(lambda: fed.nodes["paris"].get("/api/v1/status")["events"] == total, 10)
+        refused = runner.invoke(cli, ["restore", "--data-dir", str(fed.nodes["paris"].data_dir),
+                                      "--from", str(backup_file)])
+        assert refused.exit_code == 2 and "[node_running]" in refused.output
+        fed.kill("paris")
+        result = runner.invoke(cli, ["restore", "--data-dir", str(fed.nodes["paris"].data_dir),
+                                     "--from", str(backup_file)])
+        assert result.exit_code == 0, result.output
+        assert fed.nodes["paris"].data_dir.joinpath("node.db").exists()
+        fed.start("paris")
+        assert fed.wait_for(lambda: fed.nodes["paris"].get("/api/v1/status")["events"] == total, 15)
+        for pid in later:
+            assert fed.nodes["paris"].get(f"/api/v1/proposals/{pid}")["state"] == "pending"
+    finally:
+        fed.stop_all()
+
+
+def test_restore_refuses_another_chapters_backup(tmp_path: Path) -> None:
+    amelie = Person("Amélie", "paris")
+    fed = LocalFederation(tmp_path / "fed", ["paris", "rome"], [amelie], {}).setup()
+    runner = CliRunner()
+    rome_backup = tmp_path / "rome.db"
+    assert runner.invoke(cli, ["backup", "--data-dir", str(fed.nodes["rome"].data_dir),
+                               "--out", str(rome_backup)]).exit_code == 0
+    result = runner.invoke(cli, ["restore", "--data-dir", str(fed.nodes["paris"].data_dir),
+                                 "--from", str(rome_backup)])
+    assert result.exit_code == 2 and "[wrong_backup]" in result.output
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    result = runner.invoke(cli, ["restore", "--data-dir", str(fed.nodes["paris"].data_dir),
+                                 "--from", str(junk)])
+    assert result.exit_code == 2 and "[bad_backup]" in result.output

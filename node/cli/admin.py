@@ -352,6 +352,41 @@ def export(data_dir: str, out: str) -> None:
         click.echo(f"wrote {count} lines to {out}", err=True)
 
 
+@click.command("backup")
+@data_dir_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the backup (never overwritten).")
+def backup_command(data_dir: str, out: str) -> None:
+    """Take a consistent copy of the store, also while the node serves.
+
+    The node key and charter are not in it: keep node.key somewhere safe once, separately.
+
+    \b
+    Example:
+      chapter-node backup --data-dir /var/lib/chapter-node --out /backups/paris-$(date +%F).db
+    """
+    from ..backup import backup
+
+    click.echo(f"backed up {backup(data_dir, out)} events to {out}")
+
+
+@click.command("restore")
+@data_dir_option
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A backup made by `chapter-node backup` for this chapter.")
+def restore_command(data_dir: str, source: str) -> None:
+    """Put a backup back in place of the store (stop the node first); it then catches up.
+
+    \b
+    Example:
+      chapter-node restore --data-dir /var/lib/chapter-node --from /backups/paris-2026-11-20.db
+    """
+    from ..backup import restore
+
+    count = restore(data_dir, source)
+    click.echo(f"restored {count} events; start the node and it will catch up from its peers")
+
+
 @click.command()
 @click.argument("event_id")
 @click.option("--node", default=None, metavar="URL", help="Ask a running node.")
@@ -411,4 +446,5 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
                       + (f" via {' → '.join(k[:8] for k in line['chain'])}" if line.get("chain") else ""))
 
 
-COMMANDS = [init, run, config, status, peers, member, decision, export, show]
+COMMANDS = [init, run, config, status, peers, member, decision, export, show, backup_command,
+            restore_command]
