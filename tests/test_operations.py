@@ -190,3 +190,31 @@ def test_restore_refuses_another_chapters_backup(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["restore", "--data-dir", str(fed.nodes["paris"].data_dir),
                                  "--from", str(junk)])
     assert result.exit_code == 2 and "[bad_backup]" in result.output
+
+
+def test_doctor_names_a_readable_key_and_a_down_peer(tmp_path: Path) -> None:
+    amelie = Person("Amélie", "paris")
+    fed = LocalFederation(tmp_path / "fed", ["paris", "rome", "barcelona"], [amelie], {}).setup()
+    runner = CliRunner()
+    try:
+        fed.start("paris")
+        fed.start("rome")  # barcelona stays down
+        healthy = runner.invoke(cli, ["doctor", "--data-dir", str(fed.nodes["rome"].data_dir),
+                                      "--json"])
+        rome = {f["check"]: f for f in json.loads(healthy.output)}
+        assert rome["node key permissions"]["level"] == "ok"
+        assert rome["store integrity"]["level"] == "ok"
+        assert rome["peer paris"]["level"] == "ok"
+        assert rome["paris accepts our signature"]["level"] == "ok"
+        assert rome["peer barcelona"]["level"] == "fail"
+        assert "unreachable" in rome["peer barcelona"]["detail"]
+        assert healthy.exit_code == 1
+        key = fed.nodes["paris"].data_dir / "node.key"
+        key.chmod(0o644)
+        sick = runner.invoke(cli, ["doctor", "--data-dir", str(fed.nodes["paris"].data_dir), "--json"])
+        paris = {f["check"]: f for f in json.loads(sick.output)}
+        assert paris["node key permissions"]["level"] == "fail"
+        assert "chmod 600" in paris["node key permissions"]["fix"]
+        assert sick.exit_code == 1
+    finally:
+        fed.stop_all()

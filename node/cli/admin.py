@@ -352,6 +352,31 @@ def export(data_dir: str, out: str) -> None:
         click.echo(f"wrote {count} lines to {out}", err=True)
 
 
+@click.command()
+@data_dir_option
+@json_option
+def doctor(data_dir: str, as_json: bool) -> None:
+    """Check this node and its peers; every finding says what to do. Exit 1 on a failure.
+
+    \b
+    Example:
+      chapter-node doctor --data-dir /var/lib/chapter-node
+    """
+    from ..doctor import diagnose
+
+    findings = diagnose(data_dir)
+    if as_json:
+        emit_json([f.to_json() for f in findings])
+    else:
+        table = Table("", "check", "finding", "what to do")
+        marks = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+        for f in findings:
+            table.add_row(marks[f.level], f.check, f.detail, f.fix)
+        Console().print(table)
+    if any(f.level == "fail" for f in findings):
+        raise SystemExit(1)
+
+
 @click.command("backup")
 @data_dir_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
@@ -447,4 +472,4 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
 
 
 COMMANDS = [init, run, config, status, peers, member, decision, export, show, backup_command,
-            restore_command]
+            restore_command, doctor]
