@@ -423,12 +423,14 @@ class ChapterNode:
         self._notify("sealed")
         return seal
 
-    def record_finality(self, now_ms: int) -> None:
+    def record_finality(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:
         """Store what the lifecycle asks: the first final hash, and any later amendment.
 
-        A proposal already recorded is looked at again only when its seals or sealed lists
-        changed, since nothing else can amend it.
+        Returns (proposal id, report) for each proposal recorded now. A proposal already
+        recorded is looked at again only when its seals or sealed lists changed, since nothing
+        else can amend it.
         """
+        recorded = []
         for proposal in self.store.events_of(types=["proposal"]):
             marker = self.store.seal_marker(proposal.id)
             if self._evaluated.get(proposal.id) == marker:
@@ -437,8 +439,12 @@ class ChapterNode:
             if result.record is not None:
                 self.store.record_final(proposal.id, result.record.final_hash, now_ms,
                                         amended_from=result.record.amended_from)
+                recorded.append((proposal.id, {
+                    "state": result.state, "tally": result.tally,
+                    "tally_hash": result.tally_hash, "amended_from": result.amended_from}))
             if self.store.finality(proposal.id) is not None:
                 self._evaluated[proposal.id] = marker
+        return recorded
 
     def missing_sealed_lists(self) -> list[tuple[str, str]]:
         """(seal id, sealing chapter) for every seal held whose id list we lack."""

@@ -87,6 +87,28 @@ def m003_local(db: Database) -> None:
     )
 
 
+@migration
+def m004_notices(db: Database) -> None:
+    # Notices for the chapter's own tools (webhooks): each made once, delivered per target.
+    db["notices"].create({"key": str, "kind": str, "proposal": str, "payload": str,
+                          "created_ms": int}, pk="key")
+    db["deliveries"].create(
+        {"id": int, "target": str, "notice": str, "attempts": int, "next_attempt_ms": int,
+         "delivered_ms": int, "last_error": str},
+        pk="id", defaults={"attempts": 0, "next_attempt_ms": 0})
+    db["deliveries"].create_index(["target", "notice"], unique=True)
+    db["deliveries"].create_index(["delivered_ms", "next_attempt_ms"])
+
+
+_INSERT_EVENT = ("insert or ignore into events (id, type, author, chapter, proposal, created_at, "
+                 "created_ms, received_ms, origin, effect, canonical) "
+                 "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+class _SomeHeld(Exception):
+    """A batch insert met an id already held (internal: triggers the row-by-row redo)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PeerState:
     slug: str
@@ -151,23 +173,31 @@ class Store:
     def insert_events(
         self, events: Sequence[Event], *, origin: str, received_ms: int
     ) -> list[bool]:
-        """Store a batch atomically; returns, per event, whether it was new (duplicates no-op)."""
+        """Store a batch atomically; returns, per event, whether it was new (duplicates no-op).
+
+        One `executemany` in one transaction; only when some row was already held (the
+        inserted count falls short) is the batch redone row by row to say which."""
+        rows = [(ev.id, ev.type, ev.author, ev.chapter, ev.proposal, ev.created_at,
+                 ev.created_ms, received_ms, origin,
+                 int(ev.type == "proposal" and "effect" in ev.body), ev.canonical)
+                for ev in events]
+        try:
+            with self.db.atomic():
+                cur = self.db.conn.executemany(_INSERT_EVENT, rows)
+                if cur.rowcount != len(rows):
+                    raise _SomeHeld
+            return [True] * len(rows)
+        except _SomeHeld:
+            pass  # rolled back: redo it row by row
         fresh: list[bool] = []
         with self.db.atomic():
-            for ev in events:
-                cur = self.db.execute(
-                    "insert or ignore into events (id, type, author, chapter, proposal, "
-                    "created_at, created_ms, received_ms, origin, effect, canonical) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ev.id, ev.type, ev.author, ev.chapter, ev.proposal, ev.created_at,
-                     ev.created_ms, received_ms, origin,
-                     int(ev.type == "proposal" and "effect" in ev.body), ev.canonical],
-                )
-                fresh.append(cur.rowcount == 1)
+            for row in rows:
+                fresh.append(self.db.conn.execute(_INSERT_EVENT, row).rowcount == 1)
         return fresh
 
     def has(self, event_id: str) -> bool:
-        return self.db.execute("select 1 from events where id = ?", [event_id]).fetchone() is not None
+        return self.db.conn.execute(
+            "select 1 from events where id = ?", (event_id,)).fetchone() is not None
 
     def known(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
@@ -175,13 +205,14 @@ class Store:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.execute(
+            found.update(r[0] for r in self.db.conn.execute(
                 f"select id from events where id in ({marks})", chunk))
         return found
 
     def get(self, event_id: str) -> Event | None:
-        row = self.db.execute("select canonical from events where id = ?", [event_id]).fetchone()
-        return event_from_stored(row[0]) if row else None
+        row = self.db.conn.execute(
+            "select canonical, created_ms from events where id = ?", (event_id,)).fetchone()
+        return event_from_stored(row[0], row[1]) if row else None
 
     def get_many(self, ids: Iterable[str]) -> list[Event]:
         ids = list(ids)
@@ -189,8 +220,8 @@ class Store:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            out.extend(event_from_stored(r[0]) for r in self.db.execute(
-                f"select canonical from events where id in ({marks})", chunk))
+            out.extend(event_from_stored(r[0], r[1]) for r in self.db.conn.execute(
+                f"select canonical, created_ms from events where id in ({marks})", chunk))
         return out
 
     def events_of(self, *, types: Iterable[str] | None = None, proposal: str | None = None,
@@ -207,11 +238,11 @@ class Store:
             else:
                 where.append("proposal = ?")
             args.append(proposal)
-        sql = "select canonical from events"
+        sql = "select canonical, created_ms from events"
         if where:
             sql += " where " + " and ".join(where)
         sql += " order by created_at, id"
-        return [event_from_stored(r[0]) for r in self.db.execute(sql, args)]
+        return [event_from_stored(r[0], r[1]) for r in self.db.execute(sql, args)]
 
     def effect_proposal_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("select id from events where effect = 1")}
@@ -221,11 +252,12 @@ class Store:
         chapter_url events, global delegations, effect proposals and their acts and seals."""
         ids = sorted(effect_ids)
         marks = ",".join("?" * len(ids))
-        sql = ("select canonical from events where type in ('member', 'chapter_url') "
+        sql = ("select canonical, created_ms from events where type in ('member', 'chapter_url') "
                "or (type = 'delegation' and proposal is null) or effect = 1")
         if ids:
             sql += f" or proposal in ({marks})"
-        return [event_from_stored(r[0]) for r in self.db.execute(sql + " order by created_at, id", ids)]
+        return [event_from_stored(r[0], r[1])
+                for r in self.db.execute(sql + " order by created_at, id", ids)]
 
     def registry_changed_since(self, seq: int, effect_ids: set[str]) -> bool:
         ids = sorted(effect_ids)
@@ -260,8 +292,8 @@ class Store:
         return self.db.execute("select count(*) from events").fetchone()[0]
 
     def iter_all(self) -> Iterator[Event]:
-        for r in self.db.execute("select canonical from events order by created_at, id"):
-            yield event_from_stored(r[0])
+        for r in self.db.execute("select canonical, created_ms from events order by created_at, id"):
+            yield event_from_stored(r[0], r[1])
 
     def reconciliation_items(self) -> list[tuple[int, bytes]]:
         """(created_at in whole seconds, raw id) for every event: the Negentropy item set."""

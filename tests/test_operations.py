@@ -218,3 +218,85 @@ def test_doctor_names_a_readable_key_and_a_down_peer(tmp_path: Path) -> None:
         assert sick.exit_code == 1
     finally:
         fed.stop_all()
+
+
+class _Receiver:
+    """A local webhook target: records every POST; fails the first one to exercise retries."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        received = self.received = []
+        self.failed_once = False
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not outer.failed_once:
+                    outer.failed_once = True
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                received.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self) -> list[str]:
+        return [json.loads(body)["kind"] for _, body in self.received]
+
+
+def test_webhooks_tell_the_chapter_signed_and_retried(tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
+    from node.times import format_ms
+
+    receiver = _Receiver()
+    secret = "paris-webhook-secret-0123"
+    people = [Person("Amélie", "paris"), Person("Marco", "rome"), Person("Lucía", "rome")]
+    amelie, marco, lucia = people
+    fed = LocalFederation(tmp_path / "fed", ["paris", "rome"], people,
+                          {"min_open_hours": 4 / 3600, "grace_seconds": 1, "seal_timeout_seconds": 5},
+                          pull_interval=0.3, anti_entropy_interval=2).setup()
+    fed.env = {"CHAPTER_NODE_WEBHOOKS": json.dumps([{"url": receiver.url, "secret": secret}]),
+               "CHAPTER_NODE_DUTY_INTERVAL": "0.3"}
+    try:
+        fed.start_all()
+        now = int(time.time() * 1000)
+        consent = fed.act(amelie, "paris", "proposal", {
+            "title": "New logo", "text": "", "kind": "consent",
+            "closes_at": format_ms(now + 5000)})[2].id
+        assert fed.wait_for(lambda: fed.nodes["rome"].get("/api/v1/status")["events"] >= 1, 10)
+        assert fed.act(marco, "rome", "veto", {"proposal": consent, "reason": "Ugly."})[0] == 201
+        assert fed.act(marco, "rome", "veto_withdraw", {"proposal": consent})[0] == 201
+        action = fed.act(lucia, "rome", "proposal", {"title": "Drinks", "text": "", "kind": "action"})[2].id
+        assert fed.wait_for(lambda: fed.nodes["paris"].get("/api/v1/status")["events"] >= 4, 10)
+        assert fed.act(amelie, "paris", "endorse", {"proposal": action})[0] == 201
+        assert fed.act(marco, "paris", "endorse", {"proposal": action})[0] == 201
+        wanted = {"proposal_opened", "closing_soon", "veto_filed", "veto_withdrawn",
+                  "green_light", "result_final"}
+        assert fed.wait_for(lambda: wanted <= set(receiver.kinds()), 25), receiver.kinds()
+    finally:
+        fed.stop_all()
+        receiver.server.shutdown()
+    assert receiver.failed_once  # the first delivery failed and was retried
+    for headers, body in receiver.received:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Chapter-Node-Signature"] == expected
+        assert json.loads(body)["chapter"] in ("paris", "rome")
+    for chapter in ("paris", "rome"):  # both nodes tell their own chapter, each thing once
+        told = [json.loads(b)["kind"] for _, b in receiver.received
+                if json.loads(b)["chapter"] == chapter]
+        assert told.count("veto_filed") == 1 and told.count("green_light") == 1, (chapter, told)
+    veto = next(json.loads(b) for _, b in receiver.received if json.loads(b)["kind"] == "veto_filed")
+    assert veto["reason"] == "Ugly." and veto["proposal"]["id"] == consent
+    final = next(json.loads(b) for _, b in receiver.received if json.loads(b)["kind"] == "result_final")
+    assert final["outcome"] == "adopted" and final["proposal"]["title"] == "New logo"

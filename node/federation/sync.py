@@ -25,6 +25,7 @@ from ..errors import ChapterNodeError
 from ..logs import REQUEST_ID, new_request_id
 from ..metrics import NodeMetrics
 from ..service import ChapterNode
+from ..webhooks import Notices, deliver_due
 from .peer_client import PeerClient, PeerUnavailable
 
 __all__ = ["SyncSettings", "Federation"]
@@ -58,6 +59,7 @@ class Federation:
         self.settings = settings
         self.metrics = metrics
         self.webhooks = tuple(webhooks)
+        self.notices = Notices(node.store, node.chapter, self.webhooks) if self.webhooks else None
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
@@ -242,7 +244,11 @@ class Federation:
                 self._refresh_peers()
                 self.node.publish_due_seals(_now_ms())
                 await self._fetch_missing()
-                self.node.record_finality(_now_ms())
+                finals = self.node.record_finality(_now_ms())
+                if self.notices is not None:
+                    self.notices.collect(_now_ms(), finals)
+                    await deliver_due(self.node.store, self.client.session, self.webhooks,
+                                      _now_ms(), timeout_s=self.settings.request_timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a duty failing must not stop the others next round

@@ -1,0 +1,157 @@
+"""Telling the chapter: notices about decisions, delivered to webhooks from a durable queue.
+
+"Every chapter is told": each node tells its own chapter's tools (chat, mailing list bridge,
+website) through webhooks when a proposal opens, 24 h before it closes, when an action gets its
+green light, when a veto is filed or withdrawn, and when a result is final.
+
+A notice is made once (its key names what it is about) and stored; a delivery row per target
+is retried with exponential backoff until the target answers 2xx, across restarts. Each POST
+carries `X-Chapter-Node-Signature: sha256=<hex HMAC-SHA256 of the body with the target's
+secret>`, so the receiver can tell it came from its node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from .config import Webhook
+from .store import Store
+from .times import format_ms, parse_ms
+
+__all__ = ["Notices", "deliver_due", "signature", "CLOSING_SOON_MS"]
+
+log = logging.getLogger("chapter_node.webhooks")
+CLOSING_SOON_MS = 24 * 3_600_000
+MAX_BACKOFF_MS = 3_600_000
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+class Notices:
+    """Finds what the chapter should be told and queues it for every interested target."""
+
+    def __init__(self, store: Store, chapter: str, targets: Sequence[Webhook]) -> None:
+        self.store = store
+        self.chapter = chapter
+        self.targets = tuple(targets)
+        if self.store.get_meta("notices_seq") is None:
+            # Start from now: a node that gains webhooks does not replay its whole history.
+            self.store.set_meta("notices_seq", str(self.store.max_seq()))
+
+    def collect(self, now_ms: int, finals: Sequence[tuple[str, dict[str, Any]]] = ()) -> int:
+        """Queue notices for new events, proposals closing within 24 h, and final results.
+
+        finals: (proposal id, report) for proposals the node has just recorded final, green-lit
+        or amended.
+        """
+        made = 0
+        seen = int(self.store.get_meta("notices_seq") or 0)
+        rows = self.store.db.execute(
+            "select seq, canonical from events where seq > ? and type in "
+            "('proposal', 'veto', 'veto_withdraw') order by seq", [seen]).fetchall()
+        for seq, raw in rows:
+            event = json.loads(raw)
+            eid = hashlib.sha256(raw).hexdigest()
+            if event["type"] == "proposal":
+                made += self._notice(f"proposal_opened:{eid}", "proposal_opened", eid, now_ms,
+                                     {"proposal": _summary(eid, event)})
+            else:
+                kind = "veto_filed" if event["type"] == "veto" else "veto_withdrawn"
+                made += self._notice(f"{kind}:{eid}", kind, event["body"]["proposal"], now_ms, {
+                    "proposal": self._proposal_summary(event["body"]["proposal"]),
+                    "event": eid, "connector": event["author"],
+                    **({"reason": event["body"]["reason"]} if kind == "veto_filed" else {})})
+        if rows:
+            self.store.set_meta("notices_seq", str(rows[-1][0]))
+        for raw, in self.store.db.execute(
+                "select canonical from events where type = 'proposal'").fetchall():
+            event = json.loads(raw)
+            closes = event["body"].get("closes_at")
+            if closes and now_ms < parse_ms(closes) <= now_ms + CLOSING_SOON_MS:
+                eid = hashlib.sha256(raw).hexdigest()
+                made += self._notice(f"closing_soon:{eid}", "closing_soon", eid, now_ms,
+                                     {"proposal": _summary(eid, event)})
+        for pid, report in finals:
+            kind = "green_light" if report["tally"]["kind"] == "action" else "result_final"
+            made += self._notice(f"{kind}:{pid}:{report['tally_hash']}", kind, pid, now_ms, {
+                "proposal": self._proposal_summary(pid), "state": report["state"],
+                "tally": report["tally"], "tally_hash": report["tally_hash"],
+                "outcome": report["tally"]["outcome"],
+                **({"amended_from": report["amended_from"]} if report.get("amended_from") else {}),
+            })
+        return made
+
+    def _proposal_summary(self, pid: str) -> dict[str, Any]:
+        row = self.store.db.execute("select canonical from events where id = ?", [pid]).fetchone()
+        return _summary(pid, json.loads(row[0])) if row else {"id": pid}
+
+    def _notice(self, key: str, kind: str, proposal: str, now_ms: int,
+                payload: dict[str, Any]) -> int:
+        body = {"kind": kind, "chapter": self.chapter, "at": format_ms(now_ms), **payload}
+        with self.store.db.atomic():
+            cur = self.store.db.execute(
+                "insert or ignore into notices (key, kind, proposal, payload, created_ms) "
+                "values (?, ?, ?, ?, ?)", [key, kind, proposal, json.dumps(body, ensure_ascii=False),
+                                           now_ms])
+            if cur.rowcount != 1:
+                return 0
+            for target in self.targets:
+                if kind in target.events:
+                    self.store.db.execute(
+                        "insert or ignore into deliveries (target, notice, next_attempt_ms) "
+                        "values (?, ?, ?)", [target.url, key, now_ms])
+        return 1
+
+
+def _summary(pid: str, event: dict[str, Any]) -> dict[str, Any]:
+    body = event["body"]
+    return {"id": pid, "title": body["title"], "kind": body["kind"], "chapter": event["chapter"],
+            "closes_at": body.get("closes_at")}
+
+
+async def deliver_due(store: Store, session: aiohttp.ClientSession, targets: Sequence[Webhook],
+                      now_ms: int, *, timeout_s: float = 10.0, limit: int = 50) -> int:
+    """POST every due delivery once; returns how many were delivered."""
+    by_url = {t.url: t for t in targets}
+    rows = store.db.execute(
+        "select d.id, d.target, d.attempts, n.kind, n.payload from deliveries d "
+        "join notices n on n.key = d.notice where d.delivered_ms is null and "
+        "d.next_attempt_ms <= ? order by d.id limit ?", [now_ms, limit]).fetchall()
+    delivered = 0
+    for did, url, attempts, kind, payload in rows:
+        target = by_url.get(url)
+        if target is None:
+            continue  # a target removed from the configuration keeps its queue, unsent
+        body = payload.encode("utf-8")
+        headers = {"Content-Type": "application/json",
+                   "X-Chapter-Node-Event": kind,
+                   "X-Chapter-Node-Delivery": str(did),
+                   "X-Chapter-Node-Signature": signature(target.secret, body)}
+        try:
+            async with session.post(url, data=body, headers=headers,
+                                    timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                ok = 200 <= resp.status < 300
+                error = None if ok else f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            ok, error = False, f"{type(e).__name__}: {e}"
+        with store.db.atomic():
+            if ok:
+                store.db.execute("update deliveries set delivered_ms = ?, attempts = ? "
+                                 "where id = ?", [now_ms, attempts + 1, did])
+                delivered += 1
+            else:
+                wait = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 20))
+                store.db.execute("update deliveries set attempts = ?, next_attempt_ms = ?, "
+                                 "last_error = ? where id = ?",
+                                 [attempts + 1, now_ms + wait, error, did])
+                log.info("webhook %s: %s (retry in %d s)", url, error, wait // 1000)
+    return delivered
