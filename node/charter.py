@@ -19,7 +19,7 @@ from .errors import ConfigError, InvalidEvent
 from .events import canonical, decode_key, loads_strict
 from .schema import SchemaViolation, validate
 
-__all__ = ["Charter", "ChapterEntry", "ConnectorEntry", "Rules", "load_charter", "charter_from_object"]
+__all__ = ["Charter", "Chapter", "Connector", "Rules", "load_charter", "charter_from_object"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +34,18 @@ class Rules:
 
 
 @dataclass(frozen=True, slots=True)
-class ChapterEntry:
+class Chapter:
+    """A registered chapter: its slug, its node key, and the URL peers use."""
+
     slug: str
-    key: str
-    url: str
+    key: str  # the chapter's node key
+    url: str  # from the charter or admit_chapter effect, replaced by the latest chapter_url
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectorEntry:
+class Connector:
+    """A person holding the org-wide Connector role."""
+
     key: str
     name: str
     chapter: str
@@ -52,8 +56,8 @@ class Charter:
     id: str
     name: str
     created_at: str
-    chapters: tuple[ChapterEntry, ...]
-    connectors: tuple[ConnectorEntry, ...]
+    chapters: tuple[Chapter, ...]
+    connectors: tuple[Connector, ...]
     rules: Rules
     document: str  # the charter as canonical JSON text, for export and re-checking
 
@@ -111,8 +115,8 @@ def charter_from_object(doc: Any) -> Charter:
         id=hashlib.sha256(text).hexdigest(),
         name=doc["name"],
         created_at=doc["created_at"],
-        chapters=tuple(ChapterEntry(c["slug"], c["key"], c["url"]) for c in doc["chapters"]),
-        connectors=tuple(ConnectorEntry(c["key"], c["name"], c["chapter"]) for c in doc["connectors"]),
+        chapters=tuple(Chapter(c["slug"], c["key"], c["url"]) for c in doc["chapters"]),
+        connectors=tuple(Connector(c["key"], c["name"], c["chapter"]) for c in doc["connectors"]),
         rules=rules,
         document=text.decode("utf-8"),
     )

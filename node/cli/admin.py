@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..datadir import DataDir, init_data_dir
 from ..errors import BadRequest, NotFound
-from .options import emit_json, json_option, passphrase_option, passphrase_source
+from .options import emit_json, json_option, node_or_data_dir, passphrase_option, passphrase_source
 
 __all__ = ["COMMANDS"]
 
@@ -133,9 +133,7 @@ def config_show(data_dir: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--node", default=None, metavar="URL", help="Ask a running node (any chapter's).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Or read a local data dir.")
-@json_option
+@node_or_data_dir
 def status(node: str | None, data_dir: str | None, as_json: bool) -> None:
     """Show a node's state: chapter, events held, peers with lag, outbox depth, last sync, skew.
 
@@ -175,9 +173,7 @@ def _peer_table(console: Console, peers: list[dict[str, Any]]) -> None:
 
 
 @click.command()
-@click.option("--node", default=None, metavar="URL", help="Ask a running node.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Or read a local data dir.")
-@json_option
+@node_or_data_dir
 def peers(node: str | None, data_dir: str | None, as_json: bool) -> None:
     """List this node's peers and how far each is in sync.
 
@@ -414,9 +410,7 @@ def restore_command(data_dir: str, source: str) -> None:
 
 @click.command()
 @click.argument("event_id")
-@click.option("--node", default=None, metavar="URL", help="Ask a running node.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Or read a local data dir.")
-@json_option
+@node_or_data_dir
 def show(event_id: str, node: str | None, data_dir: str | None, as_json: bool) -> None:
     """Show a proposal (state, tally, trace, seals) or any other event by its id.
 

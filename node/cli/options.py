@@ -14,7 +14,7 @@ import nacl.signing
 from ..errors import ConfigError
 from ..keys import read_key_file
 
-__all__ = ["passphrase_option", "passphrase_source", "load_key", "json_option", "emit_json"]
+__all__ = ["node_or_data_dir", "passphrase_option", "passphrase_source", "load_key", "json_option", "emit_json"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,3 +56,12 @@ def json_option(fn: F) -> F:
 
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def node_or_data_dir(fn: F) -> F:
+    """`--node URL` (ask a running node) or `--data-dir DIR` (read a local store)."""
+    fn = click.option("--data-dir", type=click.Path(file_okay=False),
+                      help="Or read a local data dir.")(fn)
+    fn = click.option("--node", default=None, metavar="URL",
+                      help="Ask a running node (any chapter's).")(fn)
+    return json_option(fn)

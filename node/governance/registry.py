@@ -14,23 +14,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from ..charter import Chapter, Connector  # one definition of each, shared with the charter
 from ..events import Event
 
 __all__ = ["Chapter", "Connector", "Registry", "RegistrySource", "MemberIndex"]
-
-
-@dataclass(frozen=True, slots=True)
-class Chapter:
-    slug: str
-    key: str  # the chapter's node key
-    url: str  # from the charter or admit_chapter effect, replaced by the latest chapter_url
-
-
-@dataclass(frozen=True, slots=True)
-class Connector:
-    key: str
-    name: str
-    chapter: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,8 +154,8 @@ class Timeline:
         """The registry the charter alone defines (no events)."""
         first = _Segment(
             (_BEFORE_TIME, ""),
-            MappingProxyType({c.slug: Chapter(c.slug, c.key, c.url) for c in charter.chapters}),
-            MappingProxyType({c.key: Connector(c.key, c.name, c.chapter) for c in charter.connectors}),
+            MappingProxyType({c.slug: c for c in charter.chapters}),
+            MappingProxyType({c.key: c for c in charter.connectors}),
         )
         return cls((first,), MemberIndex(), MappingProxyType({}), (), charter.rules)
 
