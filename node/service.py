@@ -1,7 +1,8 @@
 """The node: one ingest pipeline for clients and peers, derived views, and the node's duties.
 
 Everything here is synchronous and takes `now_ms` as an argument: the HTTP layer and the sync
-loops are the only places that read the clock or await. Governance decisions are delegated
+loops are the only places that await, and the clock is read only where a caller has no time to
+give (resolving a peer's key "now" for request verification). Governance decisions are delegated
 to `node.governance` (pure functions over events); this module fetches what they need from
 the store, passes it in, and stores what they accept.
 
@@ -28,11 +29,11 @@ from .errors import (
     BadRequest, ChapterNodeError, Conflict, InvalidEvent, NotAdmissible, NotFound,
     Unauthenticated,
 )
+from .backup import SEAL_HOLD_MS
 from .events import (
     MAX_RAW_BYTES, Event, b64url, decode_key, event_from_object, loads_strict, parse_event,
     sign_event,
 )
-from .backup import SEAL_HOLD_MS
 from .merkle import acts_root
 from .store import Store
 from .times import format_ms, parse_ms
