@@ -296,3 +296,62 @@ def test_chapter_data_never_reaches_a_peer(federation: LocalFederation) -> None:
                        b"keeps its meetup budget"):
             assert secret not in everything, (slug, secret)
     assert kept
+
+
+def test_a_hanging_peer_slows_nothing_else(tmp_path: Path) -> None:
+    """Barcelona accepts connections and never answers; Paris and Rome sync as usual."""
+    fed = LocalFederation(tmp_path / "fed", CHAPTERS, CONNECTORS, RULES, proxied=True,
+                          pull_interval=0.3, anti_entropy_interval=2).setup()
+    proxies = {s: FaultProxy(n.port, n.url_port) for s, n in fed.nodes.items()}
+    try:
+        for p in proxies.values():
+            p.start()
+        fed.start_all()
+        proxies["barcelona"].set("blackhole")
+        time.sleep(1)  # every node's loop towards Barcelona is now stuck on a request
+        started = time.monotonic()
+        pid = ok(fed.act(AMELIE, "paris", "proposal", {
+            "title": "Share the tools list", "text": "", "kind": "action"}))
+        everywhere(fed, pid, lambda r: r["state"] == "pending", slugs=["rome"], timeout=5)
+        assert time.monotonic() - started < 3
+        assert fed.nodes["paris"].get("/api/v1/status")["chapter"] == "paris"
+    finally:
+        fed.stop_all()
+        for p in proxies.values():
+            p.stop()
+
+
+def test_connectors_act_through_the_cli_against_a_running_node(
+        federation: LocalFederation, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from node.cli import _register, cli
+    from node.keys import write_key_file
+
+    _register()
+    fed = federation
+    fed.start("paris")
+    key = tmp_path / "amelie.key"
+    write_key_file(key, AMELIE.key)
+    runner = CliRunner()
+    url = fed.nodes["paris"].url
+    made = runner.invoke(cli, ["propose", "--node", url, "--key", str(key), "--kind", "vote",
+                               "--title", "Pick the 2027 city", "--closes-in", "1h", "--json"])
+    assert made.exit_code == 0, made.output
+    pid = json.loads(made.output)["id"]
+    voted = runner.invoke(cli, ["vote", "--node", url, "--key", str(key), "--proposal", pid,
+                                "--choice", "yes"])
+    assert voted.exit_code == 0 and "accepted by paris" in voted.output
+    again = runner.invoke(cli, ["veto", "--node", url, "--key", str(key), "--proposal", pid,
+                                "--reason", "wrong kind"])
+    assert again.exit_code == 1 and "[wrong_proposal_kind]" in again.output
+    shown = runner.invoke(cli, ["show", pid, "--node", url, "--json"])
+    report = json.loads(shown.output)
+    assert report["tally"]["yes"] == 1 and report["state"] == "open"
+    mine = next(t for t in report["trace"] if t["connector"] == AMELIE.public)
+    assert mine["counted_as"] == "yes"
+    listed = runner.invoke(cli, ["proposals", "--node", url, "--json"])
+    assert [p["id"] for p in json.loads(listed.output)] == [pid]
+    table = runner.invoke(cli, ["show", pid, "--node", url])
+    assert table.exit_code == 0, table.output
+    assert "Pick the 2027 city" in table.output and "not cast" in table.output

@@ -460,9 +460,13 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         console.print("missing seals: " + ", ".join(report["missing_seals"]))
     if report.get("amended"):
         console.print(f"[yellow]amended[/]: earlier final hash {report['amended']['from']}")
-    for line in report.get("trace") or []:
-        console.print(f"  {line['connector'][:10]}… → {line['result']}"
-                      + (f" via {' → '.join(k[:8] for k in line['chain'])}" if line.get("chain") else ""))
+    if report.get("trace"):
+        trace = Table("Connector", "counted as", "how", "path")
+        for line in report["trace"]:
+            path = " → ".join(k[:8] + "…" for k in line["path"]) + (" …" if line["truncated"] else "")
+            trace.add_row(line["connector"][:10] + "…", (line["counted_as"] or "not_cast").replace("_", " "),
+                          line["reason"].replace("_", " "), path)
+        console.print(trace)
 
 
 COMMANDS = [init, run, config, status, peers, member, decision, export, show, backup_command,

@@ -65,18 +65,30 @@ def tally_command(events_file: Path, proposal_id: str, trace: bool, now: str | N
 
 
 @click.command("proposals")
-@_events_option
+@click.option("--events", "events_file", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="An exported federation log (JSON Lines, as `chapter-node export` writes it).")
+@click.option("--node", metavar="URL", help="Or ask a running node (any chapter's).")
 @json_option
 @_now_option
-def proposals_command(events_file: Path, as_json: bool, now: str | None) -> None:
-    """List every proposal in an export file: id, kind, title, state and outcome.
+def proposals_command(events_file: Path | None, node: str | None, as_json: bool,
+                      now: str | None) -> None:
+    """List every proposal: id, kind, title, state and outcome, from an export or a node.
 
     \b
     Example:
       chapter-node proposals --events federation.jsonl
       chapter-node proposals --events federation.jsonl --json --now 2026-12-01T00:00:00.000Z
+      chapter-node proposals --node http://127.0.0.1:8400
     """
-    rows = proposals_report(read_export(events_file), _now_ms(now))
+    if (events_file is None) == (node is None):
+        raise BadRequest("give either --events FILE or --node URL", code="bad_option")
+    if node is not None:
+        from ..federation.client import NodeClient
+
+        rows = [{**row, "problems": []} for row in NodeClient(node).proposals()]
+    else:
+        rows = proposals_report(read_export(events_file), _now_ms(now))
     if as_json:
         emit_json(rows)
         return

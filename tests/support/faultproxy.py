@@ -53,8 +53,23 @@ class FaultProxy:
         self._ready.wait(5)
 
     def stop(self) -> None:
+        """Close the server, cancel every connection's task, then stop the loop."""
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self.mode = "refuse"  # pipes stuck in a blackhole wake up and end
+        self._cut_all()
+        tasks = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def set(self, mode: str, delay_s: float = 0.0) -> None:
         assert mode in ("pass", "refuse", "blackhole", "delay")
@@ -72,7 +87,6 @@ class FaultProxy:
             asyncio.start_server(self._handle, "127.0.0.1", self.port))
         self._ready.set()
         self._loop.run_forever()
-        self._server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.mode == "refuse":
