@@ -433,6 +433,9 @@ class ChapterNode:
         """
         recorded = []
         for proposal in self.store.events_of(types=["proposal"]):
+            closes = proposal.body.get("closes_at")
+            if closes is not None and now_ms < parse_ms(closes):
+                continue  # still open: it cannot be final yet
             marker = self.store.seal_marker(proposal.id)
             if self._evaluated.get(proposal.id) == marker:
                 continue
