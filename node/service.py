@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +39,10 @@ from .merkle import acts_root
 from .store import Store
 from .times import format_ms, parse_ms
 
-__all__ = ["ChapterNode", "Outcome"]
+__all__ = ["ChapterNode", "Outcome", "OUTBOX_BATCH_BYTES"]
+
+# A peer accepts batches of up to 16 MiB (federation/api.py); stay well under it.
+OUTBOX_BATCH_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,17 +244,14 @@ class ChapterNode:
     def accept_sealed(self, sealed: Any) -> str:
         """Check a sealed id list against its seal's `acts_root` and `acts_count`; keep it."""
         if (not isinstance(sealed, dict) or set(sealed) != {"seal", "acts"}
-                or not isinstance(sealed["seal"], str) or not isinstance(sealed["acts"], list)
-                or not all(isinstance(a, str) and len(a) == 64 for a in sealed["acts"])):
-            raise BadRequest('a sealed line is {"sealed": {"seal": id, "acts": [ids]}}',
-                             code="bad_sealed_line")
+                or not _is_id(sealed["seal"]) or not isinstance(sealed["acts"], list)
+                or not all(_is_id(a) for a in sealed["acts"])):
+            raise BadRequest('a sealed line is {"sealed": {"seal": id, "acts": [ids]}} with '
+                             'lowercase hex ids', code="bad_sealed_line")
         seal = self.store.get(sealed["seal"])
         if seal is None or seal.type != "seal":
             raise NotFound(f"no seal {sealed['seal']} held here yet", code="unknown_seal")
-        try:
-            root = acts_root(sealed["acts"])
-        except ValueError as e:
-            raise BadRequest("act ids must be lowercase hex", code="bad_sealed_line") from e
+        root = acts_root(sealed["acts"])
         if (root != seal.body["acts_root"] or len(set(sealed["acts"])) != len(sealed["acts"])
                 or len(sealed["acts"]) != seal.body["acts_count"]):
             raise NotAdmissible("the id list does not match the seal's acts_root/acts_count",
@@ -270,17 +271,23 @@ class ChapterNode:
         last = rows[-1][0] if rows else after
         return lines, last, self.store.max_seq()
 
-    def outbox(self, peer: str, acked: int, limit: int) -> tuple[list[bytes], int]:
-        """Events after `acked` for one peer (not those it sent us); and the new cursor."""
+    def outbox(self, peer: str, acked: int, limit: int,
+               max_bytes: int = OUTBOX_BATCH_BYTES) -> tuple[list[bytes], int]:
+        """Events after `acked` for one peer (not those it sent us), at most `limit` of them and
+        about `max_bytes` (always at least one); and the cursor after the last one taken."""
         rows = self.store.db.execute(
             "select seq, canonical, origin from events where seq > ? order by seq limit ?",
             [acked, limit]).fetchall()
         lines: list[bytes] = []
-        for _, raw, origin in rows:
-            if origin != peer:
-                lines.append(raw)
-                lines.extend(self._sealed_after(raw))
-        return lines, (rows[-1][0] if rows else acked)
+        size, cursor = 0, acked
+        for seq, raw, origin in rows:
+            batch = [raw, *self._sealed_after(raw)] if origin != peer else []
+            grown = size + sum(len(line) + 1 for line in batch)
+            if lines and grown > max_bytes:
+                break  # the peer's batch limit is 16 MiB: the rest goes in the next batch
+            lines.extend(batch)
+            size, cursor = grown, seq
+        return lines, cursor
 
     def _sealed_after(self, raw: bytes) -> list[bytes]:
         """Every transfer carries a seal's id list right after the seal itself."""
@@ -574,6 +581,13 @@ class ChapterNode:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+_HEX_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and _HEX_ID.fullmatch(value) is not None
 
 
 class _Initiator:

@@ -63,10 +63,18 @@ class PeerClient:
         try:
             async with self.session.request(method, URL(url, encoded=True), data=body,
                                             headers=headers, timeout=self.timeout) as resp:
-                data = await resp.content.read(MAX_RESPONSE_BYTES + 1)
-                if len(data) > MAX_RESPONSE_BYTES:
-                    raise PeerUnavailable(f"{url}: response over {MAX_RESPONSE_BYTES} bytes")
-                reply = PeerReply(resp.status, data, dict(resp.headers), _skew(resp, now))
+                declared = resp.content_length
+                if declared is not None and declared > MAX_RESPONSE_BYTES:
+                    raise PeerUnavailable(f"{url}: response of {declared} bytes is over "
+                                          f"{MAX_RESPONSE_BYTES}")
+                chunks, size = [], 0
+                async for chunk in resp.content.iter_chunked(65536):  # the whole body, bounded
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise PeerUnavailable(f"{url}: response over {MAX_RESPONSE_BYTES} bytes")
+                    chunks.append(chunk)
+                reply = PeerReply(resp.status, b"".join(chunks), dict(resp.headers),
+                                  _skew(resp, now))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
             raise PeerUnavailable(f"{url}: {type(e).__name__}: {e}") from e
         if reply.status >= 400:

@@ -31,7 +31,8 @@ from .peer_client import PeerClient, PeerUnavailable
 __all__ = ["SyncSettings", "Federation"]
 
 log = logging.getLogger("chapter_node.sync")
-MAX_RECONCILE_ROUNDS = 10_000
+MAX_RECONCILE_ROUNDS = 1_000
+MAX_RECONCILE_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,17 +188,22 @@ class Federation:
                 return got
 
     async def reconcile(self, slug: str, url: str) -> tuple[int, int]:
-        """Negentropy with one peer: send what it lacks, fetch what we lack."""
+        """Negentropy with one peer: send what it lacks, fetch what we lack.
+
+        Ids are handled as they come, a batch at a time, so a session's memory stays bounded
+        whatever the peer answers; rounds and wall time are bounded too.
+        """
         session = self.node.reconciliation()
         msg: bytes | None = session.initiate()
-        have: list[bytes] = []
-        need: list[bytes] = []
-        rounds = 0
+        have: dict[bytes, None] = {}  # ordered sets: with frame limits an id can come back
+        need: dict[bytes, None] = {}
+        sent = fetched = rounds = 0
+        deadline = time.monotonic() + MAX_RECONCILE_SECONDS
         while msg is not None:
             rounds += 1
-            if rounds > MAX_RECONCILE_ROUNDS:
-                raise PeerUnavailable(
-                    f"reconciliation with {slug} did not finish in {MAX_RECONCILE_ROUNDS} rounds")
+            if rounds > MAX_RECONCILE_ROUNDS or time.monotonic() > deadline:
+                raise PeerUnavailable(f"reconciliation with {slug} did not finish in "
+                                      f"{MAX_RECONCILE_ROUNDS} rounds or {MAX_RECONCILE_SECONDS} s")
             reply = await self.client.call("POST", url, "/federation/v1/negentropy", msg,
                                            "application/octet-stream")
             if self.metrics is not None:
@@ -205,20 +211,24 @@ class Federation:
                 self.metrics.negentropy_bytes.labels("sent").inc(len(msg))
                 self.metrics.negentropy_bytes.labels("received").inc(len(reply.body))
             msg, h, n = session.reconcile(reply.body)
-            have.extend(h)
-            need.extend(n)
-        have = list(dict.fromkeys(have))  # with frame limits an id can come back twice
-        need = list(dict.fromkeys(need))
-        if have:
-            ids = [i.hex() for i in have]
-            for start in range(0, len(ids), self.settings.batch_size):
-                lines = self.node.lines_for(ids[start:start + self.settings.batch_size])
-                await self.client.call("POST", url, "/federation/v1/events", b"\n".join(lines),
-                                       "application/x-ndjson")
-        if need:
-            await self.fetch(slug, url, [i.hex() for i in need])
-        self.node.note_reconciled(slug, rounds, len(have), len(need))
-        return len(have), len(need)
+            have.update(dict.fromkeys(h))
+            need.update(dict.fromkeys(n))
+            if len(have) >= self.settings.batch_size or (msg is None and have):
+                sent += await self._send_ids(slug, url, list(have))
+                have.clear()
+            if len(need) >= self.settings.batch_size or (msg is None and need):
+                fetched += len(need)
+                await self.fetch(slug, url, [i.hex() for i in need])
+                need.clear()
+        self.node.note_reconciled(slug, rounds, sent, fetched)
+        return sent, fetched
+
+    async def _send_ids(self, slug: str, url: str, ids: list[bytes]) -> int:
+        lines = self.node.lines_for([i.hex() for i in ids])
+        if lines:
+            await self.client.call("POST", url, "/federation/v1/events", b"\n".join(lines),
+                                   "application/x-ndjson")
+        return len(ids)
 
     async def fetch(self, slug: str, url: str, ids: list[str]) -> int:
         got = 0
