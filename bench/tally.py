@@ -127,6 +127,25 @@ def measure(connectors: int, acts: int, max_depth: int, runs: int) -> tuple[floa
             _median_seconds(bare_pass, runs))
 
 
+def run(ctx: Any) -> list[Any]:
+    """The runner's entry (`python -m bench`): the headline tally and the 1k-10k-100k series."""
+    from .common import Row, log
+
+    headline, series, depth = (200, [100, 200, 400], 50) if ctx.smoke else (10_000, [1_000, 10_000, 100_000], 1_000)
+    runs = 3 if ctx.smoke else 5
+    log(f"tally: {headline:,} Connectors, {10 * headline:,} acts")
+    seconds, _ = measure(headline, 10 * headline, depth, runs)
+    rows = [Row("tally", f"vote, {headline:,} Connectors, {10 * headline:,} acts, chains to "
+                         f"{depth:,} (median of {runs})", seconds * 1000, "ms", target="< 500 ms")]
+    for n in series:
+        log(f"tally: series, {n:,} Connectors")
+        seconds, floor = measure(n, 10 * n, min(depth, n), runs)
+        rows.append(Row("tally", f"series: {n:,} Connectors, {10 * n:,} acts", seconds / n * 1e6,
+                        "µs per Connector", "bare pass over the events", floor / n * 1e6,
+                        "linear", ratio_override=f"{seconds / floor:.1f} × bare pass"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (for the test suite)")

@@ -3,7 +3,14 @@
 `parse_event()` is the one door for untrusted bytes: it returns a verified `Event` or raises
 `InvalidEvent` with a specific code. The checks run state-independent and cheapest first:
 size, JSON, shape, version, encodings, schema, canonical size, federation, signature.
+`precheck_event()` runs all of them but the signature and returns an `UnverifiedEvent`, so a
+batch can verify its signatures on every core (`UnverifiedEvent.verified()`); the codes and
+their order are the same either way.
 Nothing here mutates its input; signing returns a new `Event`.
+
+Speed (see bench/RESULTS.md): text that is already canonical (what peers send, what the CLI
+sends) is recognised as such and neither re-parsed strictly nor canonicalised again; RFC 8785
+output comes from the C JSON encoder wherever it provably equals JCS, from `rfc8785` elsewhere.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 import rfc8785
@@ -24,8 +33,14 @@ from .errors import InvalidEvent
 from .schema import EVENT_TYPES, SchemaViolation, validate
 from .times import parse_ms
 
+try:  # optional: without it every input takes the strict parser, only slower
+    import orjson
+except ImportError:  # pragma: no cover - exercised only where orjson is missing
+    orjson = None
+
 __all__ = [
     "Event",
+    "UnverifiedEvent",
     "ENVELOPE_FIELDS",
     "ACT_TYPES",
     "NODE_TYPES",
@@ -36,7 +51,10 @@ __all__ = [
     "b64url_decode",
     "decode_key",
     "loads_strict",
+    "load_event_json",
     "parse_event",
+    "precheck_event",
+    "precheck_object",
     "event_from_object",
     "event_from_stored",
     "sign_event",
@@ -86,14 +104,50 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         """A fresh dict of the event (a copy: callers may change it freely)."""
-        return json.loads(self.canonical)
+        return _loads_trusted(self.canonical)
 
 
 # --- encodings --------------------------------------------------------------------------
 
+# The C encoder writes RFC 8785 exactly when every number is an integer in the I-JSON range
+# (floats need the ECMAScript number form of RFC 8785 §3.2.2.3) and key order by code point
+# equals key order by UTF-16 code unit (§3.2.3); it escapes strings as §3.2.2.2 does.
+_JCS_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                                allow_nan=False, check_circular=False)
+
+
+def _jcs_plain(obj: Any) -> bool:
+    """True when the C encoder's output for `obj` is its RFC 8785 form (see `_JCS_ENCODER`)."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            continue
+        if kind is int:
+            if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                continue
+            return False
+        if kind is dict:
+            for key in value:
+                # UTF-16 and code point order differ only past U+D7FF (surrogates, U+E000+)
+                if type(key) is not str or (not key.isascii() and max(key) >= "\ud800"):
+                    return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        else:  # floats, tuples, mappings of other types: rfc8785 decides
+            return False
+    return True
+
 
 def canonical(obj: Any) -> bytes:
     """RFC 8785 canonical bytes (JCS)."""
+    if _jcs_plain(obj):
+        try:
+            return _JCS_ENCODER.encode(obj).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):  # lone surrogates; absurd nesting
+            pass
     return rfc8785.dumps(obj)
 
 
@@ -102,8 +156,23 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+# The one spelling of 32 and of 64 bytes: the alphabet, the length, and the last character
+# leaving the spare bits zero (what the slow path below checks step by step).
+_CANONICAL_B64URL = {
+    32: re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]"),
+    64: re.compile(r"[A-Za-z0-9_-]{85}[AQgw]"),
+}
+
+
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
 def b64url_decode(text: str, length: int, *, what: str, length_code: str) -> bytes:
     """Strict base64url: alphabet, no padding, canonical trailing bits, exact byte length."""
+    spelling = _CANONICAL_B64URL.get(length)
+    if spelling is not None and type(text) is str and spelling.fullmatch(text):
+        padded = (text + "=" * (-len(text) % 4)).encode("ascii")
+        return binascii.a2b_base64(padded.translate(_URLSAFE_TO_STANDARD))
     if not isinstance(text, str) or not text.isascii():
         raise InvalidEvent(f"{what} is not base64url text", code="bad_base64")
     padded = text + "=" * (-len(text) % 4)
@@ -190,7 +259,79 @@ def loads_strict(data: bytes | str) -> Any:
         raise InvalidEvent(f"not JSON: {e.msg} at offset {e.pos}", code="not_json") from e
 
 
+# A canonical text whose strings hold no escape and no non-ASCII character: with its strings
+# cut out, what is left is structure, literals and numbers.
+_STRINGS = re.compile(rb'"[^"]*"')
+_FLOAT_OR_LONG = re.compile(rb"[0-9][.eE]|[0-9]{16}")
+_MAX_PLAIN_NESTING = 64
+
+
+def load_event_json(data: bytes | str) -> tuple[Any, bytes | None]:
+    """`loads_strict(data)`, and `data` itself when it is already a plain canonical text.
+
+    "Plain canonical": ASCII, no escape, no float, no integer of 16 digits or more, and
+    byte-equal to the RFC 8785 form of what it parses to. Such a text has no duplicate key,
+    no negative zero, no white space and nothing `loads_strict` refuses, so a fast parser
+    reads it to the same value; anything else goes to `loads_strict` and its exact codes.
+    """
+    if orjson is not None and type(data) is bytes and data.isascii() and b"\\" not in data:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None
+        if type(obj) is dict:
+            skeleton = _STRINGS.sub(b"", data)
+            # With ASCII strings free of escapes, integers only and shallow nesting, orjson's
+            # sorted compact output is the RFC 8785 form (tests/test_fast_paths.py).
+            if (not _FLOAT_OR_LONG.search(skeleton)
+                    and skeleton.count(b"{") + skeleton.count(b"[") <= _MAX_PLAIN_NESTING
+                    and orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == data):
+                return obj, data
+    return loads_strict(data), None
+
+
+def _loads_trusted(data: bytes) -> Any:
+    """JSON this node wrote itself (canonical bytes it verified before)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:  # e.g. an escaped lone surrogate: json takes it
+            pass
+    return json.loads(data)
+
+
 # --- parsing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedEvent:
+    """An event that passed every check of §2.1 but the last: its signature (step 10)."""
+
+    obj: Mapping[str, Any]
+    signed_bytes: bytes
+    message: bytes
+    author_key: bytes
+    signature: bytes
+    created_ms: int
+
+    def signature_ok(self) -> bool:
+        """Does the signature verify? (Releases the GIL: call it from any thread.)"""
+        try:
+            nacl.bindings.crypto_sign_open(self.signature + self.message, self.author_key)
+        except nacl.exceptions.BadSignatureError:
+            return False
+        return True
+
+    def verified(self, signature_ok: bool | None = None) -> Event:
+        """The verified `Event`, or `InvalidEvent("bad_signature")`.
+
+        `signature_ok` is the result of `signature_ok()` if the caller computed it already
+        (e.g. on another thread)."""
+        if signature_ok is None:
+            signature_ok = self.signature_ok()
+        if not signature_ok:
+            raise InvalidEvent("signature does not verify for author", code="bad_signature")
+        return _event(self.obj, self.signed_bytes, self.created_ms)
 
 
 def parse_event(data: bytes | str, *, federation: str | None) -> Event:
@@ -199,14 +340,30 @@ def parse_event(data: bytes | str, *, federation: str | None) -> Event:
     `federation` is the id this node belongs to; None skips that check (auditing a file
     whose charter is read from the file itself does the check by hand).
     """
+    return precheck_event(data, federation=federation).verified()
+
+
+def precheck_event(data: bytes | str, *, federation: str | None) -> UnverifiedEvent:
+    """Every check of `parse_event` but the signature's (step 10), in the same order."""
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size > MAX_RAW_BYTES:
         raise InvalidEvent(f"{size} bytes is far over the 64 KiB event limit", code="too_large")
-    return event_from_object(loads_strict(data), federation=federation)
+    obj, canonical_text = load_event_json(data)
+    return precheck_object(obj, federation=federation, canonical_text=canonical_text)
 
 
 def event_from_object(obj: Any, *, federation: str | None) -> Event:
     """The checks of `parse_event` after JSON decoding (the object must come from `loads_strict`)."""
+    return precheck_object(obj, federation=federation).verified()
+
+
+def precheck_object(obj: Any, *, federation: str | None,
+                    canonical_text: bytes | None = None) -> UnverifiedEvent:
+    """Steps 3-9 of §2.1 on a decoded object (from `loads_strict` or `load_event_json`).
+
+    `canonical_text`: the raw text, when `load_event_json` found it plain canonical; it is
+    then the signed bytes as they are, and its strings are known to be plain.
+    """
     if not isinstance(obj, dict):
         raise InvalidEvent("an event is a JSON object", code="not_an_object")
     unknown = sorted(set(obj) - ENVELOPE_FIELDS)
@@ -215,16 +372,17 @@ def event_from_object(obj: Any, *, federation: str | None) -> Event:
     if "v" in obj and obj["v"] != 1:
         raise InvalidEvent(f"unsupported version {obj['v']!r}; this node speaks v 1",
                            code="unsupported_version")
+    author = sig = None
     if isinstance(obj.get("author"), str):
-        decode_key(obj["author"], what="author")
+        author = decode_key(obj["author"], what="author")
     if isinstance(obj.get("sig"), str):
-        b64url_decode(obj["sig"], 64, what="sig", length_code="bad_signature_length")
-    _validate(obj)
-    unsigned = {k: v for k, v in obj.items() if k != "sig"}
+        sig = b64url_decode(obj["sig"], 64, what="sig", length_code="bad_signature_length")
+    created_ms = _validate(obj, plain=True if canonical_text is not None else None)
+    assert author is not None and sig is not None  # the schema requires both strings
     try:
-        signed_bytes = canonical(obj)
-        message = canonical(unsigned)
-    except rfc8785.CanonicalizationError as e:  # pragma: no cover - loads_strict prevents it
+        signed_bytes = canonical_text if canonical_text is not None else canonical(obj)
+        message = _signing_input(obj, signed_bytes)
+    except rfc8785.CanonicalizationError as e:  # a lone surrogate escape in a string
         raise InvalidEvent(f"cannot canonicalise: {e}", code="bad_number") from e
     if len(signed_bytes) > MAX_EVENT_BYTES:
         raise InvalidEvent(
@@ -233,34 +391,45 @@ def event_from_object(obj: Any, *, federation: str | None) -> Event:
         )
     if federation is not None and obj["federation"] != federation:
         raise InvalidEvent("event belongs to another federation", code="wrong_federation")
-    author = decode_key(obj["author"], what="author")
-    sig = b64url_decode(obj["sig"], 64, what="sig", length_code="bad_signature_length")
-    try:
-        nacl.signing.VerifyKey(author).verify(message, sig)
-    except nacl.exceptions.BadSignatureError as e:
-        raise InvalidEvent("signature does not verify for author", code="bad_signature") from e
-    return _event(obj, signed_bytes)
+    return UnverifiedEvent(obj, signed_bytes, message, author, sig, created_ms)
 
 
-def event_from_stored(signed_bytes: bytes) -> Event:
+def _signing_input(obj: Mapping[str, Any], signed_bytes: bytes) -> bytes:
+    """The JCS bytes of the event without `sig`, cut out of the JCS bytes with it.
+
+    Keys sort as author, body, chapter, created_at, federation, sig, type, v (RFC 8785 §3.2.3),
+    and after the schema `sig` is base64url, `type` one of EVENT_TYPES and `v` one: the signed
+    form ends `,"sig":"…","type":"…","v":1}` and the signing input is it without the sig.
+    """
+    tail = f',"type":"{obj["type"]}","v":1}}'.encode("ascii")
+    with_sig = f',"sig":"{obj["sig"]}"'.encode("ascii") + tail
+    if signed_bytes.endswith(with_sig):
+        return signed_bytes[: len(signed_bytes) - len(with_sig)] + tail
+    return canonical({k: v for k, v in obj.items() if k != "sig"})  # pragma: no cover
+
+
+def event_from_stored(signed_bytes: bytes, created_ms: int | None = None) -> Event:
     """An event this node verified before and stored in canonical form: no re-verification."""
-    return _event(json.loads(signed_bytes), bytes(signed_bytes))
+    obj = _loads_trusted(signed_bytes)
+    return _event(obj, bytes(signed_bytes),
+                  created_ms if created_ms is not None else parse_ms(obj["created_at"]))
 
 
-def _validate(obj: dict[str, Any]) -> None:
+def _validate(obj: dict[str, Any], *, plain: bool | None = None) -> int:
+    """The envelope and body schemas, then the instant; returns `created_at` in ms."""
     try:
-        validate("envelope", obj)
-        validate(obj["type"], obj["body"], path_prefix="$.body")
+        validate("envelope", obj, plain=plain)
+        validate(obj["type"], obj["body"], path_prefix="$.body", plain=plain)
     except SchemaViolation as e:
         code = "unknown_field" if e.keyword == "additionalProperties" else "schema_violation"
         raise InvalidEvent(str(e), code=code) from e
     try:
-        parse_ms(obj["created_at"])
+        return parse_ms(obj["created_at"])
     except ValueError as e:
         raise InvalidEvent(f"$.created_at: {e}", code="schema_violation") from e
 
 
-def _event(obj: Mapping[str, Any], signed_bytes: bytes) -> Event:
+def _event(obj: Mapping[str, Any], signed_bytes: bytes, created_ms: int) -> Event:
     return Event(
         id=event_id(signed_bytes),
         v=obj["v"],
@@ -271,7 +440,7 @@ def _event(obj: Mapping[str, Any], signed_bytes: bytes) -> Event:
         created_at=obj["created_at"],
         body=obj["body"],
         sig=obj["sig"],
-        created_ms=parse_ms(obj["created_at"]),
+        created_ms=created_ms,
         canonical=signed_bytes,
     )
 

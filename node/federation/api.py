@@ -7,6 +7,7 @@ Peer routes are authenticated by RFC 9421 signatures against the chapters' node 
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from ..errors import BadRequest, NotFound
 from ..events import MAX_RAW_BYTES
+from ..governance import STATES
 from ..metrics import CONTENT_TYPE, NodeMetrics
 from ..service import ChapterNode
 from .http_errors import read_body
@@ -42,14 +44,23 @@ def _json(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
-def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+_DECIMAL = re.compile(r"[0-9]{1,30}")  # ASCII digits only: int() also takes "٢", "+5", "5_0"
+_EVENT_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int,
+               *, clamp: bool = False) -> int:
+    """An integer query parameter written in ASCII digits; `clamp` brings a value above `hi`
+    down to it (for a cursor, any larger value means "after everything")."""
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError as e:
-        raise BadRequest(f"query parameter {name} must be an integer", code="bad_query") from e
+    if not _DECIMAL.fullmatch(raw):
+        raise BadRequest(f"query parameter {name} must be a non-negative integer",
+                         code="bad_query")
+    value = int(raw)
+    if clamp and value > hi:
+        value = hi
     if not lo <= value <= hi:
         raise BadRequest(f"query parameter {name} must be within {lo}..{hi}", code="bad_query")
     return value
@@ -82,6 +93,8 @@ async def list_proposals(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if kind is not None and kind not in ("consent", "action", "vote"):
         raise BadRequest("kind must be consent, action or vote", code="bad_query")
+    if state is not None and state not in STATES:
+        raise BadRequest(f"state must be one of {', '.join(STATES)}", code="bad_query")
     return _json({"proposals": request.app[NODE].proposals(_now_ms(), kind=kind, state=state)})
 
 
@@ -144,7 +157,7 @@ async def changes(request: web.Request) -> web.Response:
     """The changes feed: events in this node's arrival order after `after`."""
     await _peer(request, 0)
     node = request.app[NODE]
-    after = _int_param(request, "after", 0, 0, 2**62)
+    after = _int_param(request, "after", 0, 0, 2**62, clamp=True)
     limit = _int_param(request, "limit", 1000, 1, 5000)
     lines, last, head = node.changes(after, limit)
     return web.Response(body=b"\n".join(lines) + (b"\n" if lines else b""), content_type=NDJSON,
@@ -168,8 +181,11 @@ async def fetch(request: web.Request) -> web.Response:
     _, body = await _peer(request, 256 * 1024)
     try:
         ids = json.loads(body)["ids"]
-        assert isinstance(ids, list) and all(isinstance(i, str) for i in ids)
-    except (ValueError, KeyError, TypeError, AssertionError) as e:
+        # ids are 64 lowercase hex: anything else names no event (and a lone surrogate
+        # would not even reach the store's query)
+        assert isinstance(ids, list) and all(
+            isinstance(i, str) and _EVENT_ID.fullmatch(i) for i in ids)
+    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as e:
         raise BadRequest('body must be {"ids": ["<event id>", ...]}', code="bad_fetch") from e
     if len(ids) > MAX_FETCH_IDS:
         raise BadRequest(f"at most {MAX_FETCH_IDS} ids per fetch", code="batch_too_large")

@@ -57,7 +57,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             e.status, "http_error")
-        return error_response(e.status, code, e.reason)
+        response = error_response(e.status, code, e.reason)
+        if "Allow" in e.headers:  # RFC 9110 §15.5.6: a 405 lists the methods the route takes
+            response.headers["Allow"] = e.headers["Allow"]
+        return response
     except Exception:  # the node keeps serving whatever a request did
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error; see the node's log")

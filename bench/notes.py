@@ -1,0 +1,119 @@
+"""The prose of bench/RESULTS.md: what bounds each figure, what changed, what is not done.
+
+Kept apart from the figures: the table above it is rewritten by every run, this text only
+when the code it describes changes. Figures quoted here say where and when they were taken.
+"""
+
+NOTES = """
+## How to read the table
+
+- **limit (same run)** is measured by this run, on this machine, minutes before the figure:
+  `limits` runs first. The machine is shared (other sessions run tests and fuzzers on the
+  same two cores); the header says how much of the CPU others used during the run. Parallel
+  figures (2-core verify, anything with worker processes) suffer most from that.
+- Ratios are figure ÷ limit. Targets are issue 6's.
+
+## What bounds each figure
+
+**ingest (peer batches).** Per event the node does, in this order: strict JSON, envelope and
+body schema, canonical form, federation, signature (§2.1), then admission (§4-§6) and the store.
+`ChapterNode.receive` as it is in `node/service.py` runs all of it on one thread, one event
+after another: the ceiling is one core shared by Python (~70 µs/event: store lookups per event,
+the registry timeline re-read per event, strptime) and Ed25519 (~42 µs/event). The rows
+"of which …" show the state-independent half alone: with `node.ingest.check_lines` the
+signatures are verified on worker processes while the calling thread parses the next lines.
+
+Measured on a copy of the tree with the proposed change to `receive` (below) applied, same
+machine, 2026-11-25, 20,000 events, idle machine: 16,500 events/s = 35 % of that minute's
+2-core verify rate (47,600/s); main-process CPU per event: 361 µs before issue 6, 116 µs with
+the hot-path changes below, 48 µs with the proposed `receive`, 38 µs with the proposed
+`parse_ms` as well. The rest of the distance to 45 % is SQLite: inserting into the events
+table costs 14 µs/event at 25,000 rows and ~25-30 µs/event (marginal) at 100,000, because the
+unique index on the random `id` dirties about one page per row in every batch, whatever
+`synchronous` says (`FULL` 18 µs, `NORMAL` 15.5 µs, `OFF` 9.7 µs per row at 20,000 rows).
+
+Threads or processes for the signatures: PyNaCl does release the GIL (two threads verify
+~1.9× one: the `limit` rows), and for parse + verify alone a 2-thread pool does about as
+well as 2 worker processes (22,000-23,700 vs 24,300 events/s, idle machine). In `receive`,
+where the calling thread also admits and stores, threads lose: a verifier thread coming back
+from libsodium needs the GIL, which the busy calling thread holds for up to the 5 ms switch
+interval. Measured on the proposed `receive`, 20,000 events, idle machine, two rounds:
+2 worker processes 16,600 / 17,600 events/s, 2 threads 14,100 / 13,600, 3 threads
+15,000 / 12,300, all on the calling thread 12,400 / 12,400. Hence `node/verify_worker.py`:
+a small process (only PyNaCl imported) per core, fed length-prefixed frames on a pipe. A
+batch under 32 lines is verified on the calling thread.
+
+**client ingest.** One event per request, one SQLite transaction per event, and with
+`synchronous=FULL` one fsync per event: in-process, `ChapterNode.submit` does 1,250 events/s
+with `FULL` and 5,500/s with `NORMAL` (same run of /tmp measurements, 2026-11-25). Sixteen
+clients do not help: requests are handled one at a time on the event loop, each with its own
+commit. What would: committing the events of concurrent requests together (group commit, see
+the proposals in the issue thread), or `synchronous=NORMAL` (durable across a crash of the
+process, not across a power cut).
+
+**tally.** Pure Python over events already in memory (`bench/tally.py`): linear; the
+µs per Connector grow with the bare pass over the events once they outgrow the CPU caches.
+
+**catch-up.** A new node gets every event twice (its pull of the peer's feed and the peer's
+push of its outbox); the second copy is a cheap duplicate. Bounded by ingest, plus HTTP, plus
+the peer serving its feed on the same two cores.
+
+**anti-entropy.** Negentropy v1 as the reference implements it (transcripts byte-equal).
+d = 0 costs 338 B in one round trip, over the 100 B target: the initiator's first message
+carries 16 range fingerprints (16 × 16 B plus bounds), as the reference's does; one
+whole-set fingerprint first would be ~40 B but costs a round trip whenever d > 0 and breaks
+transcript equality with the reference. d = 10 is well inside target (0.4 %, 2 round trips).
+Per differing id the cost is ~1.3 KB at d ≤ 10: a leaf range (< 32 items) is sent as a list
+of ids (32 B each).
+
+**convergence.** Every node here peers with every other registered chapter (no "3 random
+peers" setting exists), so an event goes one hop: pushed at once by the node that took it.
+With 20 Python node processes on 2 cores, the cluster is CPU-bound while events arrive: the
+injection itself slows to ~10 events/s (each event costs 19 signed pushes); convergence
+after the last injection is the figure.
+
+**memory.** A node at rest holding 1,000,000 events is ~70 MiB; the peak comes from the
+Negentropy item set the node builds for the first reconciliation
+(`ChapterNode._items`: one Python tuple, int and bytes per event plus prefix sums, ~300 MiB
+at 1,000,000 events). A packed storage (one `bytes` of sorted 40-byte records, fingerprints
+from chunked sums) would take ~40 MiB; not done (negentropy.py is not bench's to change).
+
+**startup.** `chapter-node run` does not read the events to start: it answers in well under a
+second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answers a bit later.
+
+## What issue 6 changed on the hot path (node/events.py, node/schema.py, node/store.py)
+
+- Schemas: `jsonschema-rs` compiles the same `schemas/*.json` (~100× faster than
+  `jsonschema`: 308 µs → 3 µs per event). Its "valid" is taken only where the two regex
+  dialects cannot differ; every refusal, and every instance holding a character where
+  they can (`\\n` before `$`, U+001C-U+001F, U+0085, U+FEFF, …), is decided by `jsonschema`,
+  so verdicts and messages are the reference's (`tests/test_schema_fast.py` replays 3,337
+  schema cases recorded from the test suite through both).
+- Canonical form: the C JSON encoder where it provably writes RFC 8785 (integers in range,
+  no floats, BMP keys), `rfc8785` elsewhere; text that is already plain canonical (what peers
+  and the CLI send) is recognised by one orjson round trip and used as the signed bytes as
+  is; the signing input is cut out of it instead of canonicalising a second time.
+- Strict JSON: orjson for plain canonical text (proved equal to `loads_strict`'s value);
+  everything else still goes through `loads_strict`, so every refusal code is unchanged.
+- base64url, `created_at`: decoded/parsed once per event instead of twice.
+- Store: one `executemany` per batch (row by row only when a row was already held), stored
+  `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
+  reads the proposals through the (type, created_at) index instead of scanning every event.
+- Signatures on worker processes (`node/ingest.py`, `node/verify_worker.py`), for the
+  proposed `receive`.
+- Checked for identical behaviour: the full suite, `tests/test_fast_paths.py` (canonical vs
+  rfc8785, fast vs strict JSON, `check_lines` vs `parse_event`), and a differential run of
+  100,000+ mutated events through the old and new `parse_event`: same id, bytes, body, or
+  same code *and* message.
+
+## Not done yet
+
+- **scale** (the same protocol code over an in-memory transport for 100, 1,000 and 10,000
+  simulated nodes): not written; it needs the sync loop's decisions separated from its HTTP
+  calls (node/federation/sync.py), which is not bench's to change.
+- **convergence with 3 random peers per node**: the node has no peer-selection setting; the
+  benchmark runs the full mesh the node implements.
+- **memory while serving clients' proposal reports**: `GET /api/v1/proposals` tallies every
+  proposal from all its acts in memory; with one proposal holding 1,000,000 acts that is not
+  measured here.
+"""

@@ -1,0 +1,117 @@
+"""`python -m hardening`: run every campaign, seeded and bounded in time; rewrite
+docs/RELIABILITY.md.
+
+    python -m hardening                      # everything (about 20 minutes on 2 cores)
+    python -m hardening --only 2 3 5         # some campaigns; the others are left out of the file
+    python -m hardening --scale 0.1          # a quick pass (fewer inputs, shorter runs)
+    python -m hardening --seed 7             # another seed; every campaign replays from it
+
+Campaigns run one after the other, the fuzzers first (two at a time, one per core), so that
+the timing campaigns (resource exhaustion) do not compete with them for the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from .report import Failure, Result, write_reliability
+
+ROOT = Path(__file__).resolve().parent.parent
+
+NOT_DONE = [
+    "7. kill -9 covers peer batches of acts (one transaction each) and a push; batches with "
+    "registry-relevant events (stored in several transactions by design) and kills during "
+    "seal publication or finality recording are not covered yet.",
+    "8. partitions run 3 topologies per run (2 random 2/3 splits, 1 bridge), not an "
+    "open-ended random schedule; no clock skew or message delay while partitioned.",
+    "9. deterministic simulation (hypothesis stateful, in-memory network, 3–7 nodes, ≥ 10,000 "
+    "seeds): not written yet.",
+    "10. deadline races around closes_at + grace with skewed clocks: not written yet.",
+    "1. the Negentropy initiator side (`reconcile_initiator` fed hostile replies) is fuzzed "
+    "only through campaign 6's hostile responder, not by atheris.",
+]
+
+
+def _campaigns(scale: float, fuzz_seconds: int) -> list[tuple[int, str, Callable[..., object]]]:
+    from . import (
+        apifuzz,
+        attacks,
+        bitflip,
+        boundary,
+        crashes,
+        equivocation,
+        exhaustion,
+        fuzz,
+        partitions,
+        poison,
+    )
+
+    return [
+        (1, "coverage-guided fuzzing",
+         lambda seed, progress: fuzz.run(seed, scale, progress, seconds_per_target=fuzz_seconds)),
+        (2, "boundary matrix", boundary.run),
+        (3, "bit flips", bitflip.run),
+        (5, "peer-request attacks", attacks.run),
+        (12, "poison events", poison.run),
+        (6, "resource exhaustion", exhaustion.run),
+        (11, "equivocation and cross-scope replay", equivocation.run),
+        (7, "kill -9 during ingest", crashes.run),
+        (8, "partitions", partitions.run),
+        (4, "schemathesis", apifuzz.run),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hardening", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every campaign's size (1.0: the published figures)")
+    parser.add_argument("--only", type=int, nargs="*", help="campaign numbers to run")
+    parser.add_argument("--fuzz-seconds", type=int, default=360,
+                        help="time bound per fuzz target (each also stops at its input count)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    results: list[Result] = []
+    for number, name, campaign in _campaigns(args.scale, args.fuzz_seconds):
+        if args.only and number not in args.only:
+            continue
+        progress(f"campaign {number}: {name}")
+        t0 = time.monotonic()
+        try:
+            out = campaign(seed=args.seed, progress=progress) if number == 1 else \
+                campaign(args.seed, args.scale, progress)
+        except Exception as e:  # a campaign that breaks is itself a finding; the others run
+            traceback.print_exc()
+            out = Result(number=number, name=name, tried="the campaign itself", count=0,
+                         held="nothing: the campaign stopped",
+                         failures=[Failure(f"campaign error: {type(e).__name__}: {e}", 1)])
+        batch = out if isinstance(out, list) else [out]
+        for r in batch:
+            if not r.seconds:
+                r.seconds = time.monotonic() - t0
+            results.append(r)
+            mark = "held" if r.ok else f"{sum(f.count for f in r.failures)} failures"
+            progress(f"campaign {r.number} {r.name}: {r.count:,} tried, {mark}")
+    total = time.monotonic() - started
+    command = "python -m hardening" + "".join(
+        f" {flag}" for flag in sys.argv[1:] if flag) if argv is None else \
+        "python -m hardening " + " ".join(argv)
+    write_reliability(args.out, results, seed=args.seed, total_s=total, not_done=NOT_DONE,
+                      command=command.strip())
+    progress(f"wrote {args.out} ({total / 60:.1f} min)")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Campaign 7: kill -9 during ingest.
+
+Loop: start Paris's node; Rome (a registered peer) sends a batch of fresh, valid events
+(endorsements of one action proposal: no registry-relevant event, so the batch is one
+transaction); at a random moment in the ingest, kill -9; start the node again. Then:
+`PRAGMA integrity_check` is `ok`; the batch landed whole or not at all (0 partial batches);
+a batch the node acknowledged (200) is all there (0 acknowledged events lost); the peer then
+redelivers the batch (as a peer does after a failed push) and the store holds every event
+exactly once. Finally Paris pushes its whole store to Rome after one more kill mid-push:
+Rome holds every event once.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+
+from node.events import sign_event
+from node.times import format_ms
+
+from .live import CONNECTORS, Reply, federation, peer_request, request
+from .report import Failure, Result
+
+__all__ = ["run", "loops"]
+
+PEER_TIMEOUT_S = 10.0  # SyncSettings.request_timeout_s: a peer gives up on a batch after this
+
+
+def _db(fed, slug: str) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{fed.nodes[slug].data_dir / 'node.db'}?mode=ro", uri=True,
+                           timeout=30)
+
+
+def _count(fed, slug: str, ids: list[str] | None = None) -> int:
+    db = _db(fed, slug)
+    try:
+        if ids is None:
+            return db.execute("select count(*) from events").fetchone()[0]
+        found = 0
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            found += db.execute(f"select count(*) from events where id in "
+                                f"({','.join('?' * len(chunk))})", chunk).fetchone()[0]
+        return found
+    finally:
+        db.close()
+
+
+def _integrity(fed, slug: str) -> str:
+    db = _db(fed, slug)
+    try:
+        return db.execute("pragma integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+RESTART_BAR_S = 20.0  # devcluster's own patience for a node to come up
+
+
+def _restart(fed, slug: str) -> float:
+    """Start `slug` again; seconds until it answers (inf after 120 s)."""
+    start = time.monotonic()
+    fed.start(slug, wait=False)
+    try:
+        fed.wait_ready(slug, timeout=120)
+    except (TimeoutError, RuntimeError):
+        return float("inf")
+    return time.monotonic() - start
+
+
+def _log_tail(fed, slug: str) -> str:
+    path = fed.nodes[slug].log_path
+    try:
+        lines = path.read_text(errors="replace").splitlines() if path else []
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-6:])[-600:]
+
+
+def loops(n_loops: int, batch: int, seed: int,
+          progress: Callable[[str], None] = print) -> tuple[dict[str, int], list[str]]:
+    rng = random.Random(seed)
+    stats = {"loops": 0, "killed_mid_batch": 0, "acked_batches": 0, "whole": 0, "none": 0}
+    problems: list[str] = []
+    with federation(("paris", "rome"), start=("paris",)) as fed:
+        assert fed.charter is not None
+        now = int(time.time() * 1000)
+        proposal = sign_event(federation=fed.charter.id, type="proposal", chapter="paris",
+                              created_at=format_ms(now),
+                              body={"title": "Target", "text": "", "kind": "action"},
+                              signing_key=CONNECTORS[0].key)
+        assert request(fed.nodes["paris"].port, "POST", "/api/v1/events",
+                       proposal.canonical).status == 201
+        # three Connectors give it the green light first: an adopted proposal is final, so
+        # the node does not re-tally its (growing) act set every duty round
+        green = [sign_event(federation=fed.charter.id, type="endorse", chapter=p.chapter,
+                            created_at=format_ms(now + 1), body={"proposal": proposal.id},
+                            signing_key=p.key).canonical
+                 for p in CONNECTORS if p.chapter in ("paris", "rome") and p is not CONNECTORS[2]]
+        reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
+                             b"\n".join(green))
+        assert reply.status == 200 and {r["status"] for r in reply.json()["results"]} == {
+            "stored"}, reply.body[:300]
+        serial = 10
+        for loop in range(n_loops):
+            lines, ids = [], []
+            for _ in range(batch):
+                serial += 1
+                ev = sign_event(federation=fed.charter.id, type="endorse", chapter="rome",
+                                created_at=format_ms(now + serial),
+                                body={"proposal": proposal.id}, signing_key=CONNECTORS[2].key)
+                lines.append(ev.canonical)
+                ids.append(ev.id)
+            body = b"\n".join(lines)
+            replies: list[Reply | None] = []
+
+            def send() -> None:
+                try:
+                    replies.append(peer_request(fed, "rome", "paris", "POST",
+                                                "/federation/v1/events", body))
+                except OSError:
+                    replies.append(None)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            time.sleep(rng.uniform(0.05, 0.25 + batch * 0.00015))  # before, during, after commit
+            acked_before_kill = bool(replies) and replies[0] is not None and replies[0].status == 200
+            fed.kill("paris")
+            sender.join(30)
+            stats["loops"] += 1
+            took = _restart(fed, "paris")
+            stats["slowest_restart_ms"] = max(stats.get("slowest_restart_ms", 0), int(took * 1000))
+            if took > RESTART_BAR_S:
+                problems.append(f"loop {loop}: the node took {took:.1f} s to answer after the "
+                                f"restart; its log ends: {_log_tail(fed, 'paris')}")
+            if took == float("inf"):
+                break
+            check = _integrity(fed, "paris")
+            if check != "ok":
+                problems.append(f"loop {loop}: integrity_check says {check}")
+            held = _count(fed, "paris", ids)
+            if held == len(ids):
+                stats["whole"] += 1
+            elif held == 0:
+                stats["none"] += 1
+            else:
+                problems.append(f"loop {loop}: partial batch, {held}/{len(ids)} stored")
+            if acked_before_kill:
+                stats["acked_batches"] += 1
+                if held != len(ids):
+                    problems.append(f"loop {loop}: acknowledged batch lost {len(ids) - held}")
+            else:
+                stats["killed_mid_batch"] += 1
+            # the peer redelivers (its push cursor did not move): each event once
+            t0 = time.monotonic()
+            try:
+                reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
+                                     body, timeout=120)
+            except OSError as e:
+                problems.append(f"loop {loop}: redelivery failed: {type(e).__name__}")
+                continue
+            took = time.monotonic() - t0
+            stats["slowest_redelivery_ms"] = max(stats.get("slowest_redelivery_ms", 0),
+                                                 int(took * 1000))
+            if took > PEER_TIMEOUT_S:
+                problems.append(f"loop {loop}: redelivery took {took:.1f} s, over the "
+                                f"{PEER_TIMEOUT_S:.0f} s a peer waits for an answer")
+            statuses = {r["status"] for r in reply.json()["results"]} if reply.status == 200 else set()
+            if reply.status != 200 or not statuses <= {"stored", "duplicate"}:
+                problems.append(f"loop {loop}: redelivery answered {reply.status} {statuses}")
+            if _count(fed, "paris", ids) != len(ids):
+                problems.append(f"loop {loop}: after redelivery {_count(fed, 'paris', ids)} held")
+            if loop % 10 == 9:
+                progress(f"kill -9: {loop + 1} loops, {stats}")
+        # the outbox: Paris pushes everything to Rome, killed once mid-push, then resumes
+        total = _count(fed, "paris")
+        fed.start("rome")
+        time.sleep(rng.uniform(0.2, 1.0))
+        fed.kill("paris")
+        _restart(fed, "paris")
+        ok = fed.wait_for(lambda: _count(fed, "rome") >= total, 120, 0.5)
+        db = _db(fed, "rome")
+        try:
+            dupes = db.execute("select count(*) - count(distinct id) from events").fetchone()[0]
+        finally:
+            db.close()
+        if not ok:
+            problems.append(f"outbox: Rome holds {_count(fed, 'rome')}/{total} after the restart")
+        if dupes:
+            problems.append(f"outbox: {dupes} duplicate events at Rome")
+        stats["pushed"] = total
+    return stats, problems
+
+
+def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = print) -> Result:
+    started = time.monotonic()
+    n = max(3, int(50 * scale))
+    batch = 10_000 if scale >= 0.5 else 2_000
+    # rounds of at most 10 loops, each on a fresh federation: every batch ends up stored
+    # (whole, or by its redelivery), and one store of 500,000 acts would measure the cost of
+    # a huge act set (campaign 6's business), not crash safety
+    stats: dict[str, int] = {}
+    problems: list[str] = []
+    for r in range(0, n, 10):
+        s, p = loops(min(10, n - r), batch, seed + r, progress)
+        problems += [f"round {r // 10}: {x}" for x in p]
+        for k, v in s.items():
+            stats[k] = max(stats.get(k, 0), v) if k.startswith("slowest") else stats.get(k, 0) + v
+    return Result(
+        number=7, name="kill -9 during ingest",
+        tried=f"{stats['loops']} loops: a peer batch of {batch:,} fresh events, kill -9 at a "
+              "random moment of its ingest, restart, integrity check, redelivery (rounds of 10 "
+              "loops on a fresh federation); after each round a push of the whole store "
+              f"({stats.get('pushed', 0):,} events in all) killed mid-way and resumed",
+        count=stats["loops"],
+        held=(f"integrity_check ok every time; {stats['whole']} batches whole, {stats['none']} "
+              f"absent, 0 partial; {stats['acked_batches']} acknowledged batches all kept; "
+              f"slowest restart {stats.get('slowest_restart_ms', 0) / 1000:.1f} s; "
+              "redelivery stored each event once (slowest "
+              f"{stats.get('slowest_redelivery_ms', 0) / 1000:.1f} s); the resumed push left 0 "
+              "duplicates"
+              if not problems else f"{len(problems)} problems"),
+        failures=[Failure(p, 1) for p in problems],
+        seconds=time.monotonic() - started,
+    )

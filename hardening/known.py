@@ -1,0 +1,159 @@
+"""Bugs the campaigns found, by id: where, what, how it is pinned, and whether it is fixed.
+
+A campaign that meets one of these counts it as a failure and names it; the regression test
+that pins it lives in `tests/regressions/` (see its README). `open` bugs are in files this
+package does not own: their regression tests are `xfail(strict=True)` until the fix lands, and
+then the flag in `tests/regressions/index.json` goes to `"open": false`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["KnownBug", "KNOWN_BUGS", "bug_of_exception"]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBug:
+    id: str
+    where: str
+    summary: str
+    regression: str  # the test that pins it
+    open: bool  # True while the fix is not applied
+    crashes: bool = False  # an uncaught exception (a poison line sinks its whole batch)
+
+
+KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
+    KnownBug(
+        "huge-integer-crash", "node/events.py `_int`",
+        "an integer literal of more than 4,300 digits raises ValueError (Python's int/str "
+        "conversion limit) out of `loads_strict` instead of `integer_out_of_range`: HTTP 500 on "
+        "POST /api/v1/events, and the whole peer batch fails (no line of it lands)",
+        "tests/test_regressions.py::test_regression[huge-integer]", open=True, crashes=True),
+    KnownBug(
+        "nesting-recursion-crash", "node/events.py `loads_strict` / `_validate`",
+        "JSON nested a few levels below the parser's recursion limit parses, then raises "
+        "RecursionError in schema validation: HTTP 500 instead of `too_deep`, and the whole "
+        "peer batch fails; the depth that crashes depends on the caller's stack",
+        "tests/test_regressions.py::test_regression[nesting-900-999]", open=True, crashes=True),
+    KnownBug(
+        "dollar-newline", "node/schema.py (pattern keyword)",
+        "schema patterns end in `$`, which Python's re.search lets match before a final "
+        "newline: `created_at: \"2026-02-01T09:00:00.000Z\\n\"`, `chapter: \"paris\\n\"`, "
+        "ids and hashes with a trailing newline pass the schema (ECMA-262 `$`, which JSON Schema "
+        "means, refuses them), so a signed event with a second spelling of its timestamp is "
+        "stored here and refused by other implementations",
+        "tests/test_regressions.py::test_regression[created-at-newline]", open=True),
+    KnownBug(
+        "surrogate-code", "node/events.py `event_from_object`",
+        "a lone surrogate escape (\"\\ud800\") is refused at canonicalisation (step 8) with "
+        "code `bad_number` instead of at step 2 with `not_json` (I-JSON, RFC 7493 §2.1, "
+        "forbids them)",
+        "tests/test_regressions.py::test_regression[lone-surrogate]", open=True),
+    KnownBug(
+        "version-true-code", "node/events.py `event_from_object`",
+        "`\"v\": true` passes the version check (in Python `True == 1`) and is refused one step "
+        "later as `schema_violation` instead of `unsupported_version`",
+        "tests/test_regressions.py::test_regression[version-true]", open=True),
+    KnownBug(
+        "sealed-id-crash", "node/service.py `accept_sealed`",
+        "a peer batch line `{\"sealed\": {\"seal\": \"\\ud800\", \"acts\": []}}` reaches "
+        "SQLite with a lone surrogate as the seal id: UnicodeEncodeError out of `receive`, HTTP "
+        "500, and the lines after it get no outcome (the events before it are already stored)",
+        "tests/test_regressions.py::test_regression[sealed-surrogate-id]", open=False, crashes=True),
+    KnownBug(
+        "closes-at-instant-crash", "node/events.py `_validate`",
+        "only `created_at` is checked to name a real instant; a signed proposal or feedback "
+        "request whose `body.closes_at` is `2026-02-30T12:00:00.000Z` (or month 13) passes "
+        "parsing and raises ValueError in admissibility: any member gets HTTP 500 from "
+        "POST /api/v1/events, and a peer batch holding it fails whole, so a peer that relays "
+        "one (another implementation) wedges push and pull with us for good",
+        "tests/test_regressions.py::test_regression[proposal-closes-feb-30]", open=True, crashes=True),
+    KnownBug(
+        "outbox-over-batch-limit", "node/service.py `outbox`, node/federation/sync.py `push`",
+        "the outbox batches 500 events whatever their size; 257 or more 64 KiB events waiting "
+        "for a peer (gathered while it was away) make a body over the peer's 16 MiB limit: "
+        "413 every time, the push cursor never moves, and because the peer loop pushes before "
+        "it pulls or reconciles, that peer is never pulled from either; two nodes in this state "
+        "stay partitioned for good",
+        "tests/test_hardening_poison.py::test_an_outbox_of_large_events_keeps_flowing",
+        open=False),
+    KnownBug(
+        "peer-reply-truncated", "node/federation/peer_client.py `PeerClient.call`",
+        "`await resp.content.read(MAX_RESPONSE_BYTES + 1)` returns what is buffered, not the "
+        "whole body: any peer reply that arrives in more than one read is cut short. A pull "
+        "of 300 events (2 KB each) from a real node stored 54 and moved the checkpoint to 300: "
+        "246 acknowledged events skipped by pull; large Negentropy replies and fetches are cut "
+        "too (so anti-entropy fails instead of healing it), and a cut push reply fails the push",
+        "tests/test_hardening_sync.py::test_a_pull_stores_every_event_the_peer_holds", open=False),
+    KnownBug(
+        "negentropy-session-unbounded", "node/federation/sync.py `Federation.reconcile`",
+        "as initiator, every round's `have`/`need` ids are appended to lists for up to 10,000 "
+        "rounds and deduplicated only at the end: a peer that answers each round with a new id "
+        "list and a range still to split grew a node from 68 MiB to 1.1 GiB in 18 s (1,500 ids "
+        "a round; with 1 MiB replies the cap allows some 300 million ids)",
+        "tests/test_hardening_exhaustion.py::test_a_negentropy_session_that_never_ends_is_bounded",
+        open=False),
+    KnownBug(
+        "batch-blocks-loop", "node/federation/api.py `receive_batch` (ingest on the event loop)",
+        "a peer batch is ingested synchronously on the event loop: a full batch of 10,000 valid "
+        "events keeps the node from answering anything (status included) for as long as it "
+        "takes, about 1.1 s on the 2-core machine",
+        "tests/test_hardening_exhaustion.py::test_status_answers_within_a_second_during_a_full_batch",
+        open=True),
+    KnownBug(
+        "act-set-amplification", "node/service.py `_compute` / `record_finality` (duties)",
+        "a proposal's tally reads its whole act set (every event naming it, ~10 µs each) on the "
+        "event loop: for each report, each listing, and every duty round while the proposal "
+        "is not final. One Connector can sign any number of distinct endorsements (a new "
+        "timestamp each), and the cost grows with them: at 100,000 acts status waited up to "
+        "0.96 s and the report took 0.9 s; a node restarted over 400,000 such acts took 6 s "
+        "to answer (campaign 7 before its rounds were split)",
+        "campaign 6 of `python -m hardening` only (150,000 signed events: too slow for "
+        "make test)", open=True),
+    # found by campaign 4 (schemathesis) and its follow-ups; fixed in node/federation/
+    KnownBug(
+        "fetch-id-500", "node/federation/api.py `fetch`",
+        "POST /federation/v1/fetch with `{\"ids\": [\"\\ud800\"]}` reached SQLite with a lone "
+        "surrogate: HTTP 500; ids that are not 64 lowercase hex were looked up instead of refused",
+        "tests/test_hardening_api.py::test_fetch_refuses_ids_that_are_not_event_ids",
+        open=False, crashes=True),
+    KnownBug(
+        "405-without-allow", "node/federation/http_errors.py `error_middleware`",
+        "405 answers dropped the `Allow` header RFC 9110 §15.5.6 requires",
+        "tests/test_hardening_api.py::test_a_405_lists_the_allowed_methods", open=False),
+    KnownBug(
+        "state-unchecked", "node/federation/api.py `list_proposals`",
+        "GET /api/v1/proposals?state=<anything> answered 200 with an empty list instead of "
+        "400 `bad_query` (the document enumerates the states)",
+        "tests/test_hardening_api.py::test_an_unknown_state_is_refused", open=False),
+    KnownBug(
+        "lenient-integers", "node/federation/api.py `_int_param`",
+        "query integers went through int(): `after=٢` (a Devanagari two), `+5`, ` 5`, `5_0` "
+        "were taken as numbers; a schema-valid `after` over 2^62 was refused rather than "
+        "meaning \"after everything\"",
+        "tests/test_hardening_api.py::test_query_integers_are_plain_ascii_digits", open=False),
+)}
+
+
+def _frames(exc: BaseException) -> list:
+    import traceback
+
+    return list(traceback.extract_tb(exc.__traceback__))
+
+
+def bug_of_exception(exc: BaseException) -> str | None:
+    """The known bug an unexpected exception is an instance of, if any (so that fuzzing goes on
+    past a bug already pinned, and counts it)."""
+    text = str(exc)
+    if isinstance(exc, ValueError) and "integer string conversion" in text:
+        return "huge-integer-crash"
+    if isinstance(exc, RecursionError):
+        return "nesting-recursion-crash"
+    if isinstance(exc, ValueError) and "parse_ms" in [f.name for f in _frames(exc)]:
+        return "closes-at-instant-crash"
+    if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in text:
+        frames = [f.name for f in _frames(exc)]
+        if "accept_sealed" in frames:
+            return "sealed-id-crash"
+    return None

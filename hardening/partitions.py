@@ -1,0 +1,232 @@
+"""Campaign 8: partitions between 5 real nodes, through the fault proxy, then heal.
+
+Each node's charter URL points at a `FaultProxy` in front of it; a partition makes each proxy
+refuse the connections signed by the node keys of the other side (both ways, since every
+connection a node opens carries its own signature). Topologies: random 2/3 splits, and a
+bridge (two sides that only Barcelona joins). During each partition, people write on both
+sides (proposals, comments, endorsements of one shared action proposal), through random nodes
+of their side; every write a node acknowledged (201) is remembered. After the heal, within
+2 × pull interval + 10 s, every node must hold the same event set, every acknowledged event
+must be in it, and every node must report the same `tally_hash` for the shared proposal.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from node.devcluster import LocalFederation, Person
+from node.events import b64url, sign_event
+from node.times import format_ms
+
+from .live import request
+from .report import Failure, Result
+
+__all__ = ["CHAPTERS", "PEOPLE", "Cluster", "run"]
+
+CHAPTERS = ("paris", "rome", "barcelona", "lisbon", "berlin")
+PEOPLE = {slug: Person(f"{slug.capitalize()} Connector", slug) for slug in CHAPTERS}
+RULES = {"min_open_hours": 6 / 3600, "grace_seconds": 1, "seal_timeout_seconds": 6}
+PULL_S = 0.5
+
+
+class Cluster:
+    """5 proxied nodes; `split(sides)` partitions them, `heal()` joins them again."""
+
+    def __init__(self, root: Path) -> None:
+        from tests.support.faultproxy import FaultProxy  # the project's own fault proxy
+
+        self.fed = LocalFederation(root, list(CHAPTERS), list(PEOPLE.values()), RULES,
+                                   proxied=True, pull_interval=PULL_S,
+                                   anti_entropy_interval=3.0).setup()
+        self.proxies = {s: FaultProxy(n.port, n.url_port) for s, n in self.fed.nodes.items()}
+        self.keyid = {s: b64url(bytes(n.key.verify_key)) for s, n in self.fed.nodes.items()}
+        self.acked: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Cluster:
+        for p in self.proxies.values():
+            p.start()
+        self.fed.start_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fed.stop_all()
+        for p in self.proxies.values():
+            p.stop()
+
+    def split(self, sides: list[set[str]]) -> None:
+        """Each node hears only the nodes that share a side with it."""
+        for slug, proxy in self.proxies.items():
+            reachable = set().union(*(side for side in sides if slug in side))
+            proxy.partition({self.keyid[s] for s in CHAPTERS if s not in reachable})
+
+    def heal(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.partition(set())
+
+    def write(self, slug: str, type_: str, body: dict) -> str | None:
+        """A person of `slug` signs an act and submits it to their own node; the id if acked."""
+        assert self.fed.charter is not None
+        event = sign_event(federation=self.fed.charter.id, type=type_, chapter=slug,
+                           created_at=format_ms(int(time.time() * 1000)), body=body,
+                           signing_key=PEOPLE[slug].key)
+        try:
+            reply = request(self.fed.nodes[slug].port, "POST", "/api/v1/events", event.canonical,
+                            timeout=5)
+        except OSError:
+            return None
+        if reply.status == 201:
+            with self._lock:
+                self.acked.add(event.id)
+            return event.id
+        return None
+
+    def held(self, slug: str) -> set[str]:
+        db = sqlite3.connect(f"file:{self.fed.nodes[slug].data_dir / 'node.db'}?mode=ro",
+                             uri=True, timeout=10)
+        try:
+            return {r[0] for r in db.execute("select id from events")}
+        finally:
+            db.close()
+
+    def tally_hashes(self, pid: str) -> dict[str, str]:
+        return {s: self.fed.nodes[s].get(f"/api/v1/proposals/{pid}")["tally_hash"]
+                for s in CHAPTERS}
+
+
+def _writers(cluster: Cluster, sides: list[set[str]], seconds: float, shared: str,
+             rng: random.Random) -> None:
+    stop = time.monotonic() + seconds
+    endorsed: set[str] = set()
+
+    def side_loop(side: set[str], seed: int) -> None:
+        r = random.Random(seed)
+        n = 0
+        while time.monotonic() < stop:
+            slug = r.choice(sorted(side))
+            n += 1
+            if slug not in endorsed and r.random() < 0.3:
+                if cluster.write(slug, "endorse", {"proposal": shared}):
+                    endorsed.add(slug)
+            elif r.random() < 0.5:
+                cluster.write(slug, "proposal", {"title": f"{slug} idea {n}", "text": "",
+                                                 "kind": "action"})
+            else:
+                cluster.write(slug, "comment", {"proposal": shared, "text": f"{slug} says {n}"})
+            time.sleep(r.uniform(0.02, 0.15))
+
+    threads = [threading.Thread(target=side_loop, args=(side, rng.randrange(2**32)))
+               for side in sides]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def round_trip(cluster: Cluster, sides: list[set[str]], seconds: float, shared: str,
+               rng: random.Random) -> tuple[float, list[str]]:
+    """Partition, write, heal; (seconds to converge, problems)."""
+    cluster.split(sides)
+    time.sleep(0.3)
+    _writers(cluster, sides, seconds, shared, rng)
+    problems = []
+    held = {s: cluster.held(s) for s in CHAPTERS}
+    only = [s for s in CHAPTERS if sum(s in side for side in sides) == 1]
+    apart = [(a, b) for a in only for b in only if not any(a in x and b in x for x in sides)]
+    if len(only) == len(CHAPTERS):  # a clean split: the sides must have drifted apart
+        if not any(held[a] - held[b] for a, b in apart):
+            problems.append("the partition separated nothing (the proxy let writes through)")
+    else:  # a bridge: what one side writes reaches the other through it, before any heal
+        time.sleep(2 * PULL_S + 1)
+        held = {s: cluster.held(s) for s in CHAPTERS}
+        if any(held[a] != held[b] for a, b in apart):
+            problems.append("the bridge did not relay the writes of one side to the other")
+    healed = time.monotonic()
+    cluster.heal()
+    bar = 2 * PULL_S + 10
+    converged = False
+    while time.monotonic() - healed < bar + 20:
+        sets = [cluster.held(s) for s in CHAPTERS]
+        if all(x == sets[0] for x in sets) and cluster.acked <= sets[0]:
+            converged = True
+            break
+        time.sleep(0.2)
+    took = time.monotonic() - healed
+    if not converged:
+        sets = {s: cluster.held(s) for s in CHAPTERS}
+        lost = cluster.acked - set.intersection(*sets.values())
+        problems.append(f"not converged {took:.0f} s after the heal: sizes "
+                        f"{ {s: len(v) for s, v in sets.items()} }, {len(lost)} acked events "
+                        "missing somewhere")
+    elif took > bar:
+        problems.append(f"converged {took:.1f} s after the heal (bar {bar:.0f} s)")
+    if converged:
+        deadline = time.monotonic() + 5
+        hashes = cluster.tally_hashes(shared)
+        while len(set(hashes.values())) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            hashes = cluster.tally_hashes(shared)
+        if len(set(hashes.values())) != 1:
+            problems.append(f"tally_hash differs: {hashes}")
+    return took, problems
+
+
+def topologies(rng: random.Random, splits: int) -> list[tuple[str, list[set[str]]]]:
+    out = []
+    for _ in range(splits):
+        nodes = list(CHAPTERS)
+        rng.shuffle(nodes)
+        out.append(("2/3 split", [set(nodes[:2]), set(nodes[2:])]))
+    out.append(("bridge", [{"paris", "rome", "barcelona"}, {"barcelona", "lisbon", "berlin"}]))
+    return out
+
+
+def campaign(seconds: float, splits: int, seed: int,
+             progress: Callable[[str], None] = print) -> tuple[int, int, list[float], list[str]]:
+    """(rounds, acked writes, convergence times, problems)."""
+    rng = random.Random(seed)
+    times: list[float] = []
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="hardening-partition-") as d:
+        with Cluster(Path(d) / "fed") as cluster:
+            shared = cluster.write("paris", "proposal", {
+                "title": "Translate the handbook", "text": "", "kind": "action"})
+            assert shared is not None
+            cluster.fed.wait_for(lambda: all(shared in cluster.held(s) for s in CHAPTERS), 15)
+            rounds = topologies(rng, splits)
+            for name, sides in rounds:
+                took, found = round_trip(cluster, sides, seconds, shared, rng)
+                times.append(took)
+                problems += [f"{name} {sorted(map(sorted, sides))}: {p}" for p in found]
+                progress(f"partition {name} {[sorted(s) for s in sides]}: "
+                         f"{len(cluster.acked)} acked so far, converged in {took:.1f} s")
+            acked = len(cluster.acked)
+    return len(rounds), acked, times, problems
+
+
+def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = print) -> Result:
+    started = time.monotonic()
+    seconds = max(5.0, 60 * scale)
+    splits = 2 if scale >= 0.5 else 1
+    rounds, acked, times, problems = campaign(seconds, splits, seed, progress)
+    bar = 2 * PULL_S + 10
+    return Result(
+        number=8, name="partitions (5 real nodes)",
+        tried=f"{rounds} partitions of 5 real nodes through the fault proxy ({splits} random 2/3 "
+              f"split{'s' if splits > 1 else ''} and a bridge through Barcelona), {seconds:.0f} s "
+              "of writes on every side each (proposals, comments, endorsements of one shared "
+              "proposal), then a heal",
+        count=acked,
+        held=(f"after every heal all 5 nodes held identical event sets with all {acked:,} "
+              f"acknowledged writes, in {max(times):.1f} s at worst (bar {bar:.0f} s), and "
+              "reported one tally_hash" if not problems else
+              f"{rounds - len(problems)}/{rounds} heals met the bar"),
+        failures=[Failure(p, 1) for p in problems],
+        seconds=time.monotonic() - started,
+    )

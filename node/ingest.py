@@ -1,0 +1,291 @@
+"""The state-independent half of ingest for a peer batch, with signatures checked on every core.
+
+`check_lines()` runs, line by line and in the order of PROTOCOL §2.1, exactly the checks that
+`ChapterNode.receive` runs first (size, JSON, `sealed` lines told apart, envelope, encodings,
+schema, canonical size, federation) on the calling thread, and hands each event's signature
+(step 10) to a `SignatureVerifier`: worker processes, one per core. Verification of the first
+lines runs while later lines are still being parsed, and while the caller admits events it
+already has the verdict of.
+
+Each line gives a `PendingEvent` (its `event()` waits for its signature and returns the
+verified `Event` or raises `InvalidEvent("bad_signature")`), a `SealedLine`, or the
+`ChapterNodeError` that refused it: the same codes and messages as the sequential path.
+
+An event whose id the store already holds is not verified again (`held`): the same id is the
+same bytes, and those bytes were verified when they were stored. It is reported `held`, and
+the caller answers "duplicate" as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ChapterNodeError, InvalidEvent
+from .events import (
+    MAX_RAW_BYTES, Event, UnverifiedEvent, event_id, load_event_json, precheck_object,
+)
+from .verify_worker import encode_request
+
+__all__ = ["SignatureVerifier", "Ticket", "PendingEvent", "SealedLine", "check_lines",
+           "shared_verifier"]
+
+CHUNK = 64  # signatures per hand-off: large enough to amortise it, small enough to overlap
+MIN_PARALLEL = 32  # smaller batches are checked on the calling thread: a hand-off costs more
+WORKER_TIMEOUT_S = 30.0  # a worker silent this long is killed; its chunks are checked here
+
+
+class Ticket:
+    """The verdicts of one submitted chunk, in order; `result()` waits for them."""
+
+    __slots__ = ("items", "_verdicts", "_worker")
+
+    def __init__(self, items: list[UnverifiedEvent], worker: _Worker | None) -> None:
+        self.items = items
+        self._worker = worker
+        self._verdicts: list[bool] | None = None
+
+    def result(self) -> list[bool]:
+        if self._verdicts is None:
+            worker = self._worker
+            if worker is not None:
+                with worker.lock:
+                    worker.wait_for(self)
+            if self._verdicts is None:  # no worker, or it died: check them here
+                self._verdicts = [item.signature_ok() for item in self.items]
+        return self._verdicts
+
+
+class _Worker:
+    """One `node.verify_worker` process and the tickets it has not answered yet."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self.lock = lock  # the verifier's: one thread at a time talks to its workers
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("verify_worker.py"))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, close_fds=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.wfd = self.proc.stdin.fileno()
+        self.rfd = self.proc.stdout.fileno()
+        with contextlib.suppress(OSError, AttributeError):  # Linux: room for a few chunks
+            fcntl.fcntl(self.wfd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        self.waiting: deque[Ticket] = deque()
+        self.buffer = bytearray()
+        self.alive = True
+
+    def send(self, ticket: Ticket) -> None:
+        data = encode_request([(i.author_key, i.signature, i.message) for i in ticket.items])
+        try:
+            while data:
+                data = data[os.write(self.wfd, data):]
+        except OSError:
+            self.fail()
+            return
+        self.waiting.append(ticket)
+
+    def poll(self) -> None:
+        """Take in whatever replies have arrived, without waiting."""
+        while self.alive and self.waiting and select.select([self.rfd], [], [], 0)[0]:
+            if not self._read():
+                return
+
+    def wait_for(self, ticket: Ticket) -> None:
+        while self.alive and ticket in self.waiting:
+            if not select.select([self.rfd], [], [], WORKER_TIMEOUT_S)[0]:
+                self.proc.kill()  # hung: give up on it
+                self.fail()
+                return
+            self._read()
+
+    def _read(self) -> bool:
+        try:
+            chunk = os.read(self.rfd, 1 << 16)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.fail()
+            return False
+        self.buffer += chunk
+        while len(self.buffer) >= 4:
+            (count,) = struct.unpack_from("<I", self.buffer)
+            if len(self.buffer) < 4 + count:
+                break
+            verdicts = self.buffer[4:4 + count]
+            del self.buffer[:4 + count]
+            ticket = self.waiting.popleft()
+            ticket._verdicts = [b == 1 for b in verdicts]
+        return True
+
+    def fail(self) -> None:
+        """The process is gone: its tickets will be checked by whoever waits for them."""
+        self.alive = False
+        self.waiting.clear()
+        self.close()
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class SignatureVerifier:
+    """Verifies chunks of signatures in `workers` worker processes (default: one per core).
+
+    Processes, not threads: PyNaCl does release the GIL while libsodium verifies, but a
+    thread coming back from C needs the GIL again, and the thread parsing the next lines
+    holds it for up to the switch interval (5 ms); measured, a thread pool overlaps almost
+    nothing with parsing (bench/RESULTS.md). With `workers=0` (or one core) every signature
+    is checked on the calling thread, when its verdict is asked for.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        cores = os.cpu_count() or 1
+        self.workers = (cores if cores > 1 else 0) if workers is None else workers
+        self._pool: list[_Worker] = []
+        self._lock = threading.RLock()
+
+    def submit(self, items: Sequence[UnverifiedEvent]) -> Ticket:
+        with self._lock:
+            worker = self._pick()
+            ticket = Ticket(list(items), worker)
+            if worker is not None:
+                worker.send(ticket)
+                if not worker.alive:
+                    ticket._worker = None
+            return ticket
+
+    def _pick(self) -> _Worker | None:
+        if self.workers <= 0 or os.name != "posix":
+            return None
+        self._pool = [w for w in self._pool if w.alive]
+        while len(self._pool) < self.workers:
+            try:
+                self._pool.append(_Worker(self._lock))
+            except OSError:
+                return None
+        for worker in self._pool:
+            worker.poll()
+        worker = min(self._pool, key=lambda w: len(w.waiting))
+        return worker
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, []
+        for worker in pool:
+            worker.close()
+
+
+_SHARED: SignatureVerifier | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_verifier() -> SignatureVerifier:
+    """One verifier per process; its workers start on first use and stop at exit."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = SignatureVerifier()
+            atexit.register(_SHARED.close)
+        return _SHARED
+
+
+@dataclass(frozen=True, slots=True)
+class SealedLine:
+    """A `{"sealed": {...}}` line of a batch; `value` is what `accept_sealed` takes."""
+
+    value: Any
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event that passed steps 1-9; its signature is being (or was) checked elsewhere."""
+
+    unverified: UnverifiedEvent
+    id: str
+    held: bool = False
+    _ticket: Ticket | None = field(default=None, repr=False)
+    _slot: int = 0
+
+    @property
+    def order_key(self) -> tuple[str, str]:
+        """PROTOCOL §5 order: (`created_at`, id), as `Event.order_key`."""
+        return (self.unverified.obj["created_at"], self.id)
+
+    def event(self) -> Event:
+        """The verified `Event` (waits for the verdict), or `InvalidEvent("bad_signature")`."""
+        if self.held:
+            return self.unverified.verified(signature_ok=True)  # these bytes were verified
+        ok = self._ticket.result()[self._slot] if self._ticket is not None else None
+        return self.unverified.verified(signature_ok=ok)
+
+
+Checked = PendingEvent | SealedLine | ChapterNodeError
+
+
+def check_lines(lines: Iterable[bytes], *, federation: str,
+                verifier: SignatureVerifier | None = None,
+                held: Callable[[list[str]], set[str]] | None = None) -> list[Checked]:
+    """Steps 1-9 of §2.1 for each line now, step 10 on the verifier's threads.
+
+    `verifier`: None checks signatures on the calling thread, when `event()` is called.
+    `held`: given a list of ids, the subset the store holds (e.g. `Store.known`); those are
+    marked `held` and not verified again.
+    """
+    if isinstance(lines, Sequence) and len(lines) < MIN_PARALLEL:
+        verifier = None
+    out: list[Checked] = []
+    chunk: list[PendingEvent] = []
+
+    def flush() -> None:
+        if not chunk:
+            return
+        known = held([p.id for p in chunk]) if held is not None else set()
+        todo = []
+        for pending in chunk:
+            if pending.id in known:
+                pending.held = True
+            else:
+                todo.append(pending)
+        if verifier is not None and todo:
+            ticket = verifier.submit([p.unverified for p in todo])
+            for slot, pending in enumerate(todo):
+                pending._ticket, pending._slot = ticket, slot
+        chunk.clear()
+
+    for line in lines:
+        try:
+            if len(line) > MAX_RAW_BYTES:
+                raise InvalidEvent("line over the size limit", code="too_large")
+            obj, text = load_event_json(line)
+            if isinstance(obj, dict) and set(obj) == {"sealed"}:
+                out.append(SealedLine(obj["sealed"]))
+                continue
+            unverified = precheck_object(obj, federation=federation, canonical_text=text)
+        except ChapterNodeError as e:
+            out.append(e)
+            continue
+        pending = PendingEvent(unverified, event_id(unverified.signed_bytes))
+        out.append(pending)
+        chunk.append(pending)
+        if len(chunk) >= CHUNK:
+            flush()
+    flush()
+    return out

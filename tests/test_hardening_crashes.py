@@ -1,0 +1,14 @@
+"""Campaign 7, fast slice: kill -9 in the middle of ingesting a peer batch leaves a sound store
+with the batch whole or absent, never a partial one; redelivery and a resumed push store each
+event exactly once."""
+
+from __future__ import annotations
+
+from hardening.crashes import loops
+
+
+def test_kill_9_during_ingest_loses_nothing_acknowledged_and_duplicates_nothing() -> None:
+    stats, problems = loops(3, 2_000, seed=7, progress=lambda _: None)
+    assert problems == []
+    assert stats["loops"] == 3 and stats["whole"] + stats["none"] == 3
+    assert stats["pushed"] >= 1 + 2_000 * stats["whole"]
