@@ -212,6 +212,9 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _int(text: str) -> int:
+    if len(text.lstrip("-")) > 16:  # 2^53 has 16 digits; longer ones need no int() (nor its limit)
+        raise InvalidEvent(f"integer {text[:30]}… is outside ±(2^53−1) (RFC 7493 I-JSON)",
+                           code="integer_out_of_range")
     value = int(text)
     if text.startswith("-0"):
         raise InvalidEvent("negative zero is not allowed", code="bad_number")
@@ -369,7 +372,7 @@ def precheck_object(obj: Any, *, federation: str | None,
     unknown = sorted(set(obj) - ENVELOPE_FIELDS)
     if unknown:
         raise InvalidEvent(f"unknown field {unknown[0]!r}", code="unknown_field")
-    if "v" in obj and obj["v"] != 1:
+    if "v" in obj and (isinstance(obj["v"], bool) or obj["v"] != 1):  # true == 1 in Python
         raise InvalidEvent(f"unsupported version {obj['v']!r}; this node speaks v 1",
                            code="unsupported_version")
     author = sig = None
@@ -383,7 +386,8 @@ def precheck_object(obj: Any, *, federation: str | None,
         signed_bytes = canonical_text if canonical_text is not None else canonical(obj)
         message = _signing_input(obj, signed_bytes)
     except rfc8785.CanonicalizationError as e:  # a lone surrogate escape in a string
-        raise InvalidEvent(f"cannot canonicalise: {e}", code="bad_number") from e
+        # I-JSON (RFC 7493 §2.1) forbids lone surrogates: the text was not acceptable JSON.
+        raise InvalidEvent(f"not I-JSON text: {e}", code="not_json") from e
     if len(signed_bytes) > MAX_EVENT_BYTES:
         raise InvalidEvent(
             f"canonical form is {len(signed_bytes)} bytes; the limit is {MAX_EVENT_BYTES}",
@@ -423,6 +427,14 @@ def _validate(obj: dict[str, Any], *, plain: bool | None = None) -> int:
     except SchemaViolation as e:
         code = "unknown_field" if e.keyword == "additionalProperties" else "schema_violation"
         raise InvalidEvent(str(e), code=code) from e
+    except RecursionError as e:  # nesting the parser held but the validator cannot
+        raise InvalidEvent("JSON nested too deeply", code="too_deep") from e
+    closes = obj["body"].get("closes_at")
+    try:
+        if closes is not None:
+            parse_ms(closes)  # a real instant, like created_at (2026-02-30 is not one)
+    except ValueError as e:
+        raise InvalidEvent(f"$.body.closes_at: {e}", code="schema_violation") from e
     try:
         return parse_ms(obj["created_at"])
     except ValueError as e:

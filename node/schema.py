@@ -23,7 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
@@ -84,11 +85,45 @@ def _registry() -> Registry:
 
 
 @lru_cache(maxsize=None)
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema (ECMA-262) pattern as Python must read it: `$` is the end of the input
+    (Python's `$` also matches before a final newline, so "paris\n" would pass `^[a-z]+$`)."""
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch == "]":
+            in_class = False
+            out.append(ch)
+        elif ch == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(ch)
+    return re.compile("".join(out))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The reference validator with ECMA-262 `$` in `pattern` (JSON Schema 2020-12 §6.3.3).
+_Reference = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
     """The reference validator of `schemas/<name>.json` (`jsonschema`)."""
     schema = _registry().contents(_BASE + name + ".json")
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=_registry())
+    return _Reference(schema, registry=_registry())
 
 
 @lru_cache(maxsize=None)
