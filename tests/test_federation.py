@@ -26,12 +26,8 @@ from node.times import format_ms
 
 from .support.faultproxy import FaultProxy
 
-AMELIE = Person("Amélie", "paris")
-JONAS = Person("Jonas", "paris")
-MARCO = Person("Marco", "rome")
-SOFIA = Person("Sofia", "rome")
-LUCIA = Person("Lucía", "barcelona")
-CONNECTORS = [AMELIE, JONAS, MARCO, SOFIA, LUCIA]
+# The demo's five Connectors: two in Paris, two in Rome, one in Barcelona.
+from node.demo import AMELIE, CONNECTORS, JONAS, LUCIA, MARCO, SOFIA  # noqa: E402
 OPEN_S = 6
 RULES = {"min_open_hours": OPEN_S / 3600, "grace_seconds": 1, "seal_timeout_seconds": 6}
 CHAPTERS = ["paris", "rome", "barcelona"]
