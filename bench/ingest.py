@@ -160,12 +160,17 @@ def run(ctx: Context) -> list[Row]:
     n = ctx.size(100_000, 300)
     log(f"ingest: signing {n:,} events")
     workload = make_workload(n)
-    two_core = ctx.limits.get("verify_all")
-    one_core = ctx.limits.get("verify_1")
+    # The machine may be shared: measure the limit again right before the figure it judges.
+    from .limits import verify_rates
+
+    rates = verify_rates(ctx.seconds(2.0, 0.1))
+    two_core, one_core = rates["verify_all"], rates["verify_1"]
     log("ingest: in-process ChapterNode.receive")
     rate, _ = ingest_in_process(workload, ctx.workdir)
     ctx.limits["ingest"] = rate
-    rows = [Row("ingest", f"peer batches in-process (`ChapterNode.receive`, {n:,} events, "
+    rows = [Row("ingest", "(limits re-measured just before: PyNaCl verify on every core / one "
+                          "core)", two_core, "/s", "1 core", one_core),
+            Row("ingest", f"peer batches in-process (`ChapterNode.receive`, {n:,} events, "
                           f"batches of {BATCH})", rate, "events/s", "2-core verify", two_core,
                 "≥ 45 %")]
     log("ingest: state-independent half, with and without worker processes")

@@ -23,14 +23,21 @@ the registry timeline re-read per event, strptime) and Ed25519 (~42 µs/event). 
 "of which …" show the state-independent half alone: with `node.ingest.check_lines` the
 signatures are verified on worker processes while the calling thread parses the next lines.
 
-Measured on a copy of the tree with the proposed change to `receive` (below) applied, same
-machine, 2026-11-25, 20,000 events, idle machine: 16,500 events/s = 35 % of that minute's
-2-core verify rate (47,600/s); main-process CPU per event: 361 µs before issue 6, 116 µs with
-the hot-path changes below, 48 µs with the proposed `receive`, 38 µs with the proposed
-`parse_ms` as well. The rest of the distance to 45 % is SQLite: inserting into the events
-table costs 14 µs/event at 25,000 rows and ~25-30 µs/event (marginal) at 100,000, because the
+Measured on an idle machine, 2026-11-25 05:07 UTC, `python -m bench --only ingest` (100,000
+events; others used 3-4 % of the CPU): this tree 7,716 events/s in-process and 7,331/s over
+HTTP, 15.8 % / 15.0 % of 48,900 verifications/s; a copy of this tree with the proposed
+`receive` (node/ingest.py's `check_lines`, the registry timeline read once per batch, the
+proposals an act names looked up once per batch) and the proposed `parse_ms` applied:
+14,349/s in-process and 13,073/s over HTTP, 29.3 % / 26.7 % of 49,000/s; its §2.1 half alone
+runs at 26,100/s (53 %). Before issue 6 the same path did ~2,700 events/s (20,000 events).
+Main-process CPU per event (20,000 events): 361 µs before issue 6, 116 µs with the hot-path
+changes below, 48 µs with the proposed `receive`, 38 µs with the proposed `parse_ms` too.
+
+What is left between 29 % and 45 % is mostly SQLite: inserting into the events table costs
+14 µs/event at 25,000 rows and grows to ~25-30 µs/event (marginal) at 100,000, because the
 unique index on the random `id` dirties about one page per row in every batch, whatever
-`synchronous` says (`FULL` 18 µs, `NORMAL` 15.5 µs, `OFF` 9.7 µs per row at 20,000 rows).
+`synchronous` says (`FULL` 18 µs, `NORMAL` 15.5 µs, `OFF` 9.7 µs per row at 20,000 rows);
+at 20,000 events the proposed path does 16,500/s (35 %).
 
 Threads or processes for the signatures: PyNaCl does release the GIL (two threads verify
 ~1.9× one: the `limit` rows), and for parse + verify alone a 2-thread pool does about as

@@ -13,13 +13,16 @@ the timing campaigns (resource exhaustion) do not compete with them for the CPU.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 import time
 import traceback
+from dataclasses import asdict
 from collections.abc import Callable
 from pathlib import Path
 
-from .report import Failure, Result, write_reliability
+from .report import Failure, Result, commit_of_tree, now_utc, write_reliability
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,8 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuzz-seconds", type=int, default=360,
                         help="time bound per fuzz target (each also stops at its input count)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite --out from the last run's saved results (after the "
+                             "known-bug table changed), running nothing")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    saved = Path(tempfile.gettempdir()) / "chapter-node-hardening-results.json"
+    if args.render_only:
+        data = json.loads(saved.read_text())
+        results = [Result(**{**r, "failures": [Failure(**f) for f in r["failures"]]})
+                   for r in data["results"]]
+        write_reliability(args.out, results, seed=data["seed"], total_s=data["total_s"],
+                          not_done=NOT_DONE, command=data["command"], date=data["date"],
+                          commit=data["commit"])
+        print(f"rewrote {args.out} from {saved}")
+        return 0
 
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
@@ -107,8 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m hardening" + "".join(
         f" {flag}" for flag in sys.argv[1:] if flag) if argv is None else \
         "python -m hardening " + " ".join(argv)
+    date, commit = now_utc(), commit_of_tree()
     write_reliability(args.out, results, seed=args.seed, total_s=total, not_done=NOT_DONE,
-                      command=command.strip())
+                      command=command.strip(), date=date, commit=commit)
+    saved.write_text(json.dumps({"seed": args.seed, "total_s": total, "command": command.strip(),
+                                 "date": date, "commit": commit,
+                                 "results": [asdict(r) for r in results]}, indent=1))
     progress(f"wrote {args.out} ({total / 60:.1f} min)")
     return 0 if all(r.ok for r in results) else 1
 

@@ -165,7 +165,8 @@ def round_trip(cluster: Cluster, sides: list[set[str]], seconds: float, shared: 
                         f"{ {s: len(v) for s, v in sets.items()} }, {len(lost)} acked events "
                         "missing somewhere")
     elif took > bar:
-        problems.append(f"converged {took:.1f} s after the heal (bar {bar:.0f} s)")
+        problems.append(f"backoff-after-heal: converged {took:.1f} s after the heal "
+                        f"(bar {bar:.0f} s)")
     if converged:
         deadline = time.monotonic() + 5
         hashes = cluster.tally_hashes(shared)
@@ -227,6 +228,13 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
               f"acknowledged writes, in {max(times):.1f} s at worst (bar {bar:.0f} s), and "
               "reported one tally_hash" if not problems else
               f"{rounds - len(problems)}/{rounds} heals met the bar"),
-        failures=[Failure(p, 1) for p in problems],
+        failures=_failures(problems),
         seconds=time.monotonic() - started,
     )
+
+
+def _failures(problems: list[str]) -> list[Failure]:
+    """Late heals are the known backoff bug; anything else is new."""
+    late = [p for p in problems if "backoff-after-heal" in p]
+    out = [Failure("backoff-after-heal", len(late), late[:2])] if late else []
+    return out + [Failure(p, 1) for p in problems if p not in late]

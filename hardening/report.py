@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .known import KNOWN_BUGS
 
-__all__ = ["Failure", "Result", "write_reliability", "machine"]
+__all__ = ["Failure", "Result", "write_reliability", "machine", "commit_of_tree", "now_utc"]
 
 
 @dataclass(slots=True)
@@ -65,6 +65,14 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def commit_of_tree() -> str:
+    return _commit()
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -81,8 +89,9 @@ def _cell(text: str) -> str:
 
 
 def write_reliability(path: Path, results: list[Result], *, seed: int, total_s: float,
-                      not_done: list[str], command: str) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                      not_done: list[str], command: str, date: str | None = None,
+                      commit: str | None = None) -> None:
+    now = date or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Reliability: what the hardening campaigns tried and what held",
         "",
@@ -93,7 +102,7 @@ def write_reliability(path: Path, results: list[Result], *, seed: int, total_s: 
         "",
         f"- **Date:** {now}",
         f"- **Machine:** {machine()}",
-        f"- **Commit:** {_commit()}",
+        f"- **Commit:** {commit or _commit()}",
         f"- **Command:** `{command}` (seed {seed}); whole run {total_s / 60:.1f} min",
         "",
         "| # | campaign | what was tried | how many | what held | what failed (and the test that pins it) | time |",

@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,8 @@ from .times import format_ms, parse_ms
 
 __all__ = ["ChapterNode", "Outcome", "OUTBOX_BATCH_BYTES"]
 
+# Lines of a peer batch handled between two pauses of `receive_steps` (~20-50 ms of work).
+RECEIVE_STEP = 250
 # A peer accepts batches of up to 16 MiB (federation/api.py); stay well under it.
 OUTBOX_BATCH_BYTES = 8 * 1024 * 1024
 
@@ -151,6 +153,20 @@ class ChapterNode:
 
     def receive(self, lines: list[bytes], *, origin: str, now_ms: int) -> list[Outcome]:
         """A peer batch: events and `sealed` lines, each judged alone; good ones stored."""
+        steps = self.receive_steps(lines, origin=origin, now_ms=now_ms)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def receive_steps(self, lines: list[bytes], *, origin: str,
+                      now_ms: int) -> Generator[None, None, list[Outcome]]:
+        """`receive`, pausing every `RECEIVE_STEP` lines so a server can answer others meanwhile.
+
+        Everything admitted before a pause is already stored, so whatever runs during it sees a
+        consistent store; the batch's causal order (§5) is kept across pauses.
+        """
         outcomes: list[Outcome | None] = [None] * len(lines)
         parsed: list[tuple[int, Event]] = []
         sealed_lines: list[tuple[int, dict[str, Any]]] = []
@@ -165,11 +181,17 @@ class ChapterNode:
                 parsed.append((i, event_from_object(obj, federation=self.charter.id)))
             except ChapterNodeError as e:
                 outcomes[i] = Outcome(None, "refused", e.code, e.message)
+            if i % RECEIVE_STEP == RECEIVE_STEP - 1:
+                yield
         parsed.sort(key=lambda p: p[1].order_key)  # causes before effects (§5 order)
         batch: dict[str, Event] = {}
         pending: list[tuple[int, Event]] = []
         effect_ids = self.store.effect_proposal_ids()
-        for i, event in parsed:
+        for n, (i, event) in enumerate(parsed):
+            if n % RECEIVE_STEP == RECEIVE_STEP - 1:
+                self._flush(pending, origin, now_ms, outcomes)
+                pending = []
+                yield
             if event.id in batch or self.store.has(event.id):
                 outcomes[i] = Outcome(event.id, "duplicate")
                 continue

@@ -6,6 +6,7 @@ Peer routes are authenticated by RFC 9421 signatures against the chapters' node 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -148,7 +149,14 @@ async def receive_batch(request: web.Request) -> web.Response:
     """A peer's batch: JSON Lines of events and `sealed` lines; each line judged on its own."""
     peer, body = await _peer(request, MAX_BATCH_BYTES)
     with request.app[METRICS].ingest_seconds.labels("peer").time():
-        results = request.app[NODE].receive(_lines(body), origin=peer, now_ms=_now_ms())
+        steps = request.app[NODE].receive_steps(_lines(body), origin=peer, now_ms=_now_ms())
+        while True:  # a big batch pauses now and then: the node keeps answering others
+            try:
+                next(steps)
+            except StopIteration as done:
+                results = done.value
+                break
+            await asyncio.sleep(0)
     return _json({"results": [r.to_json() for r in results]})
 
 
