@@ -164,8 +164,9 @@ class ChapterNode:
                       now_ms: int) -> Generator[None, None, list[Outcome]]:
         """`receive`, pausing every `RECEIVE_STEP` lines so a server can answer others meanwhile.
 
-        Everything admitted before a pause is already stored, so whatever runs during it sees a
-        consistent store; the batch's causal order (§5) is kept across pauses.
+        Nothing is stored before the end (but for registry-relevant events, which later lines
+        must see), so a batch still lands in one transaction; the batch's causal order (§5) is
+        kept across pauses, and an event another request stores meanwhile becomes a duplicate.
         """
         outcomes: list[Outcome | None] = [None] * len(lines)
         parsed: list[tuple[int, Event]] = []
@@ -189,9 +190,7 @@ class ChapterNode:
         effect_ids = self.store.effect_proposal_ids()
         for n, (i, event) in enumerate(parsed):
             if n % RECEIVE_STEP == RECEIVE_STEP - 1:
-                self._flush(pending, origin, now_ms, outcomes)
-                pending = []
-                yield
+                yield  # what is admitted stays pending: the batch is stored in one transaction
             if event.id in batch or self.store.has(event.id):
                 outcomes[i] = Outcome(event.id, "duplicate")
                 continue
