@@ -32,7 +32,8 @@ from node.times import format_ms
 from .live import CONNECTORS, federation, peer_request, request, rss_mb, status_time
 from .report import Failure, Result
 
-__all__ = ["Probe", "probing", "scenarios", "run", "full_batch_lines", "send_batch"]
+__all__ = ["Probe", "probing", "scenarios", "run", "full_batch_lines", "send_batch", "open_slow",
+           "dribble"]
 
 BAR_S = 1.0
 
@@ -85,6 +86,12 @@ class Outcome:
 
 def slow_connections(port: int, n: int, seconds: float) -> list[str]:
     """`n` connections that never finish their request; returns problems."""
+    socks, problems = open_slow(port, n)
+    return problems + dribble(socks, seconds)
+
+
+def open_slow(port: int, n: int) -> tuple[list[socket.socket], list[str]]:
+    """Open `n` connections as fast as possible, each sending half a request."""
     socks = []
     problems = []
     for i in range(n):
@@ -106,6 +113,11 @@ def slow_connections(port: int, n: int, seconds: float) -> list[str]:
             pass
     if sent < n:
         problems.append(f"only {sent}/{n} slow connections got their first bytes out")
+    return socks, problems
+
+
+def dribble(socks: list[socket.socket], seconds: float) -> list[str]:
+    """One more byte a second on every connection for `seconds`, then close them."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for s in socks:
@@ -116,7 +128,7 @@ def slow_connections(port: int, n: int, seconds: float) -> list[str]:
         time.sleep(1)
     for s in socks:
         s.close()
-    return problems
+    return []
 
 
 def huge_declared(port: int) -> tuple[int, list[str]]:
@@ -330,9 +342,18 @@ def scenarios(scale: float = 1.0, progress: Callable[[str], None] = print) -> li
                      f"{rss_mb(pid)[1]:.0f} MiB, problems {problems[:2]}")
 
         with probing(port) as probe:
-            problems = slow_connections(port, n_slow, seconds=max(3.0, 10 * scale))
+            socks, problems = open_slow(port, n_slow)
+        burst = probe
+        with probing(port) as probe:
+            problems += dribble(socks, seconds=max(3.0, 10 * scale))
         record("slow connections", f"{n_slow:,} connections sending half a request, then a "
-               "byte a second", n_slow, probe, problems)
+               f"byte a second (status while they were opened: worst {burst.worst:.2f} s)",
+               n_slow, probe, problems)
+        if burst.late:
+            out.append(Outcome("connection burst", f"{n_slow:,} connections opened at once",
+                               n_slow, burst.worst, rss_mb(pid)[1],
+                               [f"status answered late {burst.late}× while the connections "
+                                f"were opened, worst {burst.worst:.2f} s"], "listen-backlog"))
         with probing(port) as probe:
             count, problems = huge_declared(port)
         record("huge bodies", "Content-Length 2^40, 2^63−1 and 17 MiB on 4 POST routes; an "

@@ -537,8 +537,8 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
     from . import regressions
     from .report import Failure, Result
 
-    # parse_event is cheap: it gets three times the bar; the others get the bar, 1,000,000
-    runs_of = {name: max(10_000, int(1_000_000 * scale * (3 if name == "parse_event" else 1)))
+    # parse_event is cheap: it gets twice the bar; the others get the bar, 1,000,000
+    runs_of = {name: max(10_000, int(1_000_000 * scale * (2 if name == "parse_event" else 1)))
                for name in TARGETS}
     seconds = max(30, int(seconds_per_target * max(scale, 0.05)))
     work = Path(tempfile.mkdtemp(prefix="hardening-fuzz-"))

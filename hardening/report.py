@@ -28,7 +28,7 @@ class Failure:
             return f"{self.count} × NEW: {self.bug} (e.g. {'; '.join(self.examples[:2])})"
         state = "open, fix proposed" if known.open else "fixed"
         return (f"{self.count} × `{known.id}` in {known.where} ({state}); pinned by "
-                f"`{known.regression}`")
+                f"{_pin(known.regression)}")
 
 
 @dataclass(slots=True)
@@ -84,6 +84,11 @@ def _commit() -> str:
         return "unknown"
 
 
+def _pin(regression: str) -> str:
+    """A test id in code font; a sentence (a campaign that pins it) as it is."""
+    return f"`{regression}`" if regression.startswith("tests/") else regression
+
+
 def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
@@ -121,7 +126,7 @@ def write_reliability(path: Path, results: list[Result], *, seed: int, total_s: 
     lines += ["", "## Bugs found", "",
               "| bug | where | what | pinned by | state |", "|---|---|---|---|---|"]
     for b in bugs:
-        lines.append(f"| `{b.id}` | {_cell(b.where)} | {_cell(b.summary)} | `{b.regression}` | "
+        lines.append(f"| `{b.id}` | {_cell(b.where)} | {_cell(b.summary)} | {_pin(b.regression)} | "
                      f"{'open (fix proposed)' if b.open else 'fixed'} |")
     lines += ["", "## Not done yet", ""]
     lines += [f"- {item}" for item in not_done] or ["- nothing"]

@@ -12,13 +12,14 @@ import pytest
 from hardening.exhaustion import (
     BAR_S,
     deep_nesting,
+    dribble,
     full_batch_lines,
     hostile_responder,
     huge_declared,
     negentropy_flood,
+    open_slow,
     probing,
     send_batch,
-    slow_connections,
     tiny_batch,
 )
 from hardening.known import KNOWN_BUGS
@@ -33,9 +34,14 @@ def fed() -> Iterator[LocalFederation]:
 
 
 def test_slow_connections_do_not_starve_status(fed: LocalFederation) -> None:
+    """300 connections hold half a request open, a byte a second: status still answers.
+    (Opening them all at once can overflow the listen backlog for a moment: that burst is
+    campaign 6's `listen-backlog` finding, not what this test pins.)"""
     port = fed.nodes["paris"].port
+    socks, problems = open_slow(port, 300)
+    assert problems == []
     with probing(port) as probe:
-        assert slow_connections(port, 300, seconds=2) == []
+        assert dribble(socks, seconds=2) == []
     assert probe.answered == len(probe.samples) > 5
     assert probe.worst < BAR_S
 
