@@ -113,7 +113,9 @@ def serve(data_dir: str | Path, config: Config, passphrase=lambda: None) -> None
         app = create_app(data_dir, config, passphrase)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        # A burst of connections must not overflow the default backlog of 128 (a dropped SYN
+        # costs the client a one-second retransmission).
+        site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
         await site.start()
         node = app[NODE]
         log.info("chapter-node %s listening on http://%s:%s (federation %s…)", node.chapter,

@@ -72,10 +72,11 @@ class ChapterNode:
         self.node_key = node_key
         self.node_public = b64url(bytes(node_key.verify_key))
         self.on_stored: list[Callable[[], None]] = []
+        self.on_peer_seen: list[Callable[[str], None]] = []  # a peer reached us: it is up
         self.observers: list[Any] = []  # e.g. NodeMetrics: stored(origin, n), refused_event(code), sealed()
         self._timeline: gov.Timeline | None = None
         self._timeline_key = (-1, -1)
-        self._evaluated: dict[str, tuple[int, int]] = {}
+        self._evaluated: dict[str, tuple[Any, ...]] = {}
         self._reconcile_stats: dict[str, tuple[int, int, int]] = {}
         epoch = store.get_meta("feed_epoch")
         if epoch is None:
@@ -129,6 +130,11 @@ class ChapterNode:
         if chapter is None:
             raise Unauthenticated("the signing key belongs to no chapter", code="unknown_key")
         return chapter.slug
+
+    def peer_seen(self, slug: str) -> None:
+        """An authenticated request from `slug` arrived: whoever backs off from it may stop."""
+        for callback in self.on_peer_seen:
+            callback(slug)
 
     # --- ingest ---------------------------------------------------------------------------
 
@@ -455,16 +461,25 @@ class ChapterNode:
     def record_finality(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:
         """Store what the lifecycle asks: the first final hash, and any later amendment.
 
-        Returns (proposal id, report) for each proposal recorded now. A proposal already
-        recorded is looked at again only when its seals or sealed lists changed, since nothing
-        else can amend it.
+        Returns (proposal id, report) for each proposal recorded now. A proposal is tallied
+        again only when something that could change its answer happened: a new event it reads
+        or a sealed list (not yet final), the seal timeout passing, or new seals (final: only
+        seals can amend it). So a flood of acts on one proposal costs one tally per duty round
+        that saw new ones, not one per round forever.
         """
         recorded = []
+        rules = self.charter.rules
         for proposal in self.store.events_of(types=["proposal"]):
             closes = proposal.body.get("closes_at")
             if closes is not None and now_ms < parse_ms(closes):
                 continue  # still open: it cannot be final yet
-            marker = self.store.seal_marker(proposal.id)
+            seals = self.store.seal_marker(proposal.id)
+            if self.store.finality(proposal.id) is not None:
+                marker: tuple[Any, ...] = ("final", *seals)
+            else:
+                timed_out = closes is not None and now_ms > (
+                    parse_ms(closes) + rules.grace_ms + rules.seal_timeout_ms)
+                marker = ("open", self.store.proposal_head(proposal.id), *seals, timed_out)
             if self._evaluated.get(proposal.id) == marker:
                 continue
             result = self._compute(proposal, now_ms)
@@ -474,8 +489,9 @@ class ChapterNode:
                 recorded.append((proposal.id, {
                     "state": result.state, "tally": result.tally,
                     "tally_hash": result.tally_hash, "amended_from": result.amended_from}))
-            if self.store.finality(proposal.id) is not None:
-                self._evaluated[proposal.id] = marker
+            if result.record is not None:
+                marker = ("final", *seals)
+            self._evaluated[proposal.id] = marker
         return recorded
 
     def missing_sealed_lists(self) -> list[tuple[str, str]]:

@@ -278,6 +278,14 @@ class Store:
                                 [proposal]).fetchone()[0]
         return seals, lists
 
+    def proposal_head(self, proposal: str) -> int:
+        """The arrival seq of the newest event a proposal's tally could read (its own acts and
+        seals, and global delegations): unchanged head, unchanged tally."""
+        row = self.db.execute(
+            "select max(seq) from events where proposal = ? or "
+            "(type = 'delegation' and proposal is null)", [proposal]).fetchone()
+        return row[0] or 0
+
     def sealed_count(self) -> int:
         return self.db.execute("select count(*) from sealed").fetchone()[0]
 

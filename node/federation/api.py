@@ -134,7 +134,9 @@ async def _peer(request: web.Request, limit: int) -> tuple[str, bytes]:
     keyid = verify_request(request.method, url, request.headers, body,
                            resolve_key=node.peer_key, nonces=request.app[NONCES],
                            now=time.time())
-    return node.peer_slug(keyid), body
+    slug = node.peer_slug(keyid)
+    node.peer_seen(slug)
+    return slug, body
 
 
 def _lines(body: bytes) -> list[bytes]:

@@ -62,10 +62,14 @@ class Federation:
         self.webhooks = tuple(webhooks)
         self.notices = Notices(node.store, node.chapter, self.webhooks) if self.webhooks else None
         self._wake: dict[str, asyncio.Event] = {}
+        # Set when a peer reaches us: its backoff ends early. Not `_wake`, which local writes
+        # set, so a peer that is down is not hammered by every new event.
+        self._heard: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
         self._rng = random.Random()
         node.on_stored.append(self.wake_all)
+        node.on_peer_seen.append(self._peer_heard)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -80,6 +84,11 @@ class Federation:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
+    def _peer_heard(self, slug: str) -> None:
+        heard = self._heard.get(slug)
+        if heard is not None:
+            heard.set()
+
     def wake_all(self) -> None:
         for event in self._wake.values():
             event.set()
@@ -90,10 +99,12 @@ class Federation:
             if slug not in self._tasks:
                 self._wake[slug] = asyncio.Event()
                 self._wake[slug].set()
+                self._heard[slug] = asyncio.Event()
                 self._tasks[slug] = asyncio.create_task(self._peer_loop(slug), name=f"peer:{slug}")
         for slug in set(self._tasks) - set(peers):
             self._tasks.pop(slug).cancel()
             self._wake.pop(slug, None)
+            self._heard.pop(slug, None)
 
     def _url(self, slug: str) -> str | None:
         return self.node.peer_urls(_now_ms()).get(slug)
@@ -127,10 +138,12 @@ class Federation:
                 self.node.store.update_peer(slug, failures=failures, last_error=str(e)[:500],
                                             next_attempt_ms=_now_ms() + int(delay * 1000))
                 log.info("peer %s: %s (retry in %.1fs)", slug, e, delay)
-                try:
-                    await asyncio.sleep(delay)
-                except asyncio.CancelledError:
-                    raise
+                heard = self._heard[slug]
+                heard.clear()
+                try:  # back off, unless the peer shows it is back by reaching us first
+                    await asyncio.wait_for(heard.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
                 continue
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)

@@ -1,0 +1,58 @@
+"""A peer in backoff is retried as soon as it reaches us, not when its backoff runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from node.datadir import DataDir, init_data_dir
+from node.federation.peer_client import PeerUnavailable
+from node.federation.sync import Federation, SyncSettings
+from node.keys import write_key_file
+from node.service import ChapterNode
+
+from .conftest import person_key, small_charter
+
+
+class FlakyClient:
+    """A peer that is down: every call fails; records when calls were made."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def call(self, method: str, url: str, path: str, *args: object, **kw: object):
+        self.calls.append(time.monotonic())
+        raise PeerUnavailable("connection refused")
+
+
+def _node(tmp_path: Path) -> ChapterNode:
+    charter = tmp_path / "charter.json"
+    charter.write_text(json.dumps(small_charter()))
+    key = tmp_path / "paris-node.key"
+    write_key_file(key, person_key("node paris"))
+    d = init_data_dir(tmp_path / "paris", charter, "paris", key)
+    store = DataDir(d.path).store()
+    return ChapterNode(store, DataDir(d.path).charter(), "paris", DataDir(d.path).node_key())
+
+
+async def test_hearing_from_a_peer_ends_its_backoff(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    client = FlakyClient()
+    # A first failure backs off 10-20 s: far longer than this test waits.
+    federation = Federation(node, client, SyncSettings(backoff_base_s=20, duty_interval_s=60))
+    await federation.start()
+    try:
+        await asyncio.sleep(0.3)
+        before = len(client.calls)
+        assert before >= 2  # rome and barcelona each tried once, then backed off
+        await asyncio.sleep(0.5)
+        assert len(client.calls) == before  # still backing off
+        node.peer_seen("rome")  # an authenticated request from Rome arrived
+        await asyncio.sleep(0.5)
+        assert len(client.calls) == before + 1  # Rome retried at once; Barcelona still waits
+        assert node.store.peer("rome").failures == 2 and node.store.peer("barcelona").failures == 1
+    finally:
+        await federation.stop()
+        node.store.close()
