@@ -35,12 +35,15 @@ from .events import (
     MAX_RAW_BYTES, Event, b64url, decode_key, event_from_object, loads_strict, parse_event,
     sign_event,
 )
+from .federation.negentropy import Negentropy, VectorStorage
 from .merkle import acts_root
 from .store import Store
 from .times import format_ms, parse_ms
 
 __all__ = ["ChapterNode", "Outcome", "OUTBOX_BATCH_BYTES"]
 
+# Negentropy frames we send (256 KiB); we parse replies up to 4 times that.
+NEGENTROPY_FRAME_LIMIT = 256 * 1024
 # Lines of a peer batch handled between two pauses of `receive_steps` (~20-50 ms of work).
 RECEIVE_STEP = 250
 # A peer accepts batches of up to 16 MiB (federation/api.py); stay well under it.
@@ -83,7 +86,7 @@ class ChapterNode:
             epoch = secrets.token_hex(8)
             store.set_meta("feed_epoch", epoch)
         self.feed_epoch = epoch
-        self._items_cache: Any = None
+        self._items_cache: VectorStorage | None = None
         self._charter_ms = parse_ms(charter.created_at)
 
     # --- registry -------------------------------------------------------------------------
@@ -340,23 +343,17 @@ class ChapterNode:
                     lines.append(line)
         return lines
 
-    def reconciliation(self) -> Any:
+    def reconciliation(self) -> Negentropy:
         """A Negentropy initiator over every event held (items: created_at seconds, id)."""
-        from .federation.negentropy import Negentropy
-
-        neg = Negentropy(self._items(), frame_size_limit=256 * 1024,
-                         max_message_size=1024 * 1024)
-        return _Initiator(neg)
+        return Negentropy(self._items(), frame_size_limit=NEGENTROPY_FRAME_LIMIT,
+                          max_message_size=4 * NEGENTROPY_FRAME_LIMIT)
 
     def reconcile(self, message: bytes) -> bytes:
         """Negentropy responder: one message in, one message out (stateless between rounds)."""
-        from .federation.negentropy import Negentropy
+        return Negentropy(self._items(), frame_size_limit=NEGENTROPY_FRAME_LIMIT
+                          ).reconcile_responder(message)
 
-        return Negentropy(self._items(), frame_size_limit=256 * 1024).reconcile_responder(message)
-
-    def _items(self) -> Any:
-        from .federation.negentropy import VectorStorage
-
+    def _items(self) -> VectorStorage:
         if self._items_cache is None:
             storage = VectorStorage(self.store.reconciliation_items())
             storage.seal()
@@ -625,16 +622,3 @@ _HEX_ID = re.compile(r"[0-9a-f]{64}")
 
 def _is_id(value: object) -> bool:
     return isinstance(value, str) and _HEX_ID.fullmatch(value) is not None
-
-
-class _Initiator:
-    """Adapts the Negentropy initiator to (next message | None, have, need)."""
-
-    def __init__(self, neg: Any) -> None:
-        self.neg = neg
-
-    def initiate(self) -> bytes:
-        return self.neg.initiate()
-
-    def reconcile(self, message: bytes) -> tuple[bytes | None, list[bytes], list[bytes]]:
-        return self.neg.reconcile_initiator(message)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 __all__ = ["TIMESTAMP_RE", "parse_ms", "format_ms", "is_timestamp"]
 
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z", re.ASCII)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -34,8 +34,8 @@ def test_every_command_has_help_with_an_example(name: str, command: click.Comman
     result = CliRunner().invoke(cli, [*name.split(), "--help"])
     assert result.exit_code == 0, result.output
     for param in command.params:
-        if isinstance(param, click.Option) and not param.hidden and param.name not in ("help",):
-            assert param.help or param.is_flag or param.type is not None
+        if isinstance(param, click.Option) and not param.hidden:
+            assert param.help, f"{name} {param.opts[0]} has no help text"
 
 
 def test_keygen_writes_a_private_file_and_prints_the_public_key(tmp_path: Path) -> None:

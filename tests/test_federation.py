@@ -267,7 +267,7 @@ def test_chapter_data_never_reaches_a_peer(federation: LocalFederation) -> None:
     node = ChapterNode(store, d.charter(), "paris", d.node_key())
     jeanne = Person("Jeanne", "paris")
     node.member_add(jeanne.public, "Jeanne Dupont-Secret", "jeanne@secret.example", now_ms())
-    kept = node.decision_add("Paris keeps its meetup budget private", "Amount: 4321 EUR", now_ms())
+    node.decision_add("Paris keeps its meetup budget private", "Amount: 4321 EUR", now_ms())
     shared = node.decision_add("Paris moves meetups to Thursdays", "For feedback.", now_ms())
     node.decision_share(shared, now_ms() + 60_000, now_ms())
     store.close()
@@ -291,7 +291,6 @@ def test_chapter_data_never_reaches_a_peer(federation: LocalFederation) -> None:
         for secret in (b"Jeanne Dupont-Secret", b"jeanne@secret.example", b"4321 EUR",
                        b"keeps its meetup budget"):
             assert secret not in everything, (slug, secret)
-    assert kept
 
 
 def test_a_hanging_peer_slows_nothing_else(tmp_path: Path) -> None:

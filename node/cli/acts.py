@@ -19,7 +19,7 @@ from ..charter import load_charter
 from ..errors import BadRequest, ConfigError
 from ..events import Event, sign_event
 from ..times import format_ms, is_timestamp
-from .options import emit_json, load_key, passphrase_option
+from .options import emit_json, load_key
 
 __all__ = ["COMMANDS", "ACTS", "ActSpec", "parse_duration_ms"]
 
@@ -32,9 +32,9 @@ def parse_duration_ms(text: str) -> int:
     except (KeyError, ValueError, IndexError) as e:
         raise BadRequest(f"duration {text!r} is not like 90s, 15m, 72h or 7d",
                          code="bad_duration") from e
-    if value <= 0:
-        raise BadRequest(f"duration {text!r} must be positive", code="bad_duration")
-    return int(value * units[text[-1]])
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise BadRequest(f"duration {text!r} must be a positive number", code="bad_duration")
+    return int(value * unit)
 
 
 def _closes(kw: dict[str, Any], now_ms: int) -> str | None:
@@ -94,7 +94,7 @@ def _proposal_opt() -> click.Option:
 
 ACTS: tuple[ActSpec, ...] = (
     ActSpec("propose", "proposal", "Open an organisation-wide decision.", (
-        click.Option(["--title"], required=True),
+        click.Option(["--title"], required=True, help="A short title every chapter will see."),
         click.Option(["--text"], default="", help="The proposal's full text."),
         click.Option(["--kind"], required=True, type=click.Choice(["consent", "action", "vote"]),
                      help="consent: strategic, vetoable; action: 3-Connectors rule; vote: last resort."),
@@ -108,7 +108,7 @@ ACTS: tuple[ActSpec, ...] = (
         click.Option(["--threshold"], type=click.FloatRange(0, 1), help="Adopted iff yes > threshold × (yes + no)."),
     ), _proposal_body),
     ActSpec("comment", "comment", "Comment on a proposal or a feedback request.", (
-        _proposal_opt(), click.Option(["--text"], required=True),
+        _proposal_opt(), click.Option(["--text"], required=True, help="The comment."),
         click.Option(["--reply-to"], help="The comment this one answers."),
     ), lambda kw, _: {"proposal": kw["proposal"], "text": kw["text"],
                       **({"reply_to": kw["reply_to"]} if kw.get("reply_to") else {})}),
@@ -121,7 +121,8 @@ ACTS: tuple[ActSpec, ...] = (
             lambda kw, _: {"proposal": kw["proposal"]}),
     ActSpec("vote", "vote", "Vote directly (overrides any delegation).", (
         _proposal_opt(), click.Option(["--choice"], required=True,
-                                      type=click.Choice(["yes", "no", "abstain"])),
+                                      type=click.Choice(["yes", "no", "abstain"]),
+                                      help="yes, no, or abstain (counts toward quorum only)."),
     ), lambda kw, _: {"proposal": kw["proposal"], "choice": kw["choice"]}),
     ActSpec("delegate", "delegation",
             "Give your vote to another Connector (transitive); --to none revokes.", (

@@ -223,7 +223,7 @@ class Federation:
                 self.metrics.negentropy_rounds.labels(slug).inc()
                 self.metrics.negentropy_bytes.labels("sent").inc(len(msg))
                 self.metrics.negentropy_bytes.labels("received").inc(len(reply.body))
-            msg, h, n = session.reconcile(reply.body)
+            msg, h, n = session.reconcile_initiator(reply.body)
             have.update(dict.fromkeys(h))
             need.update(dict.fromkeys(n))
             if len(have) >= self.settings.batch_size or (msg is None and have):
