@@ -367,11 +367,20 @@ class ChapterNode:
 
     def _compute(self, proposal: Event, now_ms: int | None = None,
                  trace: bool = False) -> gov.ProposalResult:
-        acts = self.store.events_of(proposal=proposal.id, global_delegations=True)
+        timeline = self.timeline()
+        if self.store.seal_marker(proposal.id) == (0, 0):
+            # No seal restricts the act set: the acts that can decide it are enough, however
+            # many one Connector signed (hardening campaign 6, act-set amplification).
+            acts = self.store.essential_acts(
+                proposal.id, close_ms=gov.closes_ms(proposal),
+                globals_too=gov.kind_of(proposal) != "action",
+                change_points=timeline.change_points())
+        else:
+            acts = self.store.events_of(proposal=proposal.id, global_delegations=True)
         seals = [a for a in acts if a.type == "seal"]
         record = self.store.finality(proposal.id)
         recorded = gov.Recorded(record["final_hash"], record["amended_from"]) if record else None
-        return gov.evaluate(self.timeline(), proposal, acts, seals,
+        return gov.evaluate(timeline, proposal, acts, seals,
                             self.store.sealed_for(proposal.id), now_ms=now_ms,
                             recorded=recorded, trace=trace)
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .errors import StoreError
-from .events import Event, event_from_stored
+from .events import ACT_TYPES, Event, event_from_stored
 
 __all__ = ["Store", "MIGRATIONS", "PeerState", "open_store"]
 
@@ -99,6 +99,10 @@ def m004_notices(db: Database) -> None:
     db["deliveries"].create_index(["target", "notice"], unique=True)
     db["deliveries"].create_index(["delivered_ms", "next_attempt_ms"])
 
+
+# created_at is RFC 3339 with milliseconds, always this wide: created_at || id sorts as
+# (created_at, id), the order of PROTOCOL §5, and the id is what follows it.
+_AT_WIDTH = len("2026-11-24T10:00:00.000Z")
 
 _INSERT_EVENT = ("insert or ignore into events (id, type, author, chapter, proposal, created_at, "
                  "created_ms, received_ms, origin, effect, canonical) "
@@ -243,6 +247,38 @@ class Store:
             sql += " where " + " and ".join(where)
         sql += " order by created_at, id"
         return [event_from_stored(r[0], r[1]) for r in self.db.execute(sql, args)]
+
+    def essential_acts(self, proposal: str, *, close_ms: int | None, globals_too: bool,
+                       change_points: Sequence[int] = ()) -> list[Event]:
+        """The acts of `proposal` that can decide its tally when no seal restricts its act
+        set, in (created_at, id) order: for each author, act type, scope (this proposal or
+        global) and registry segment, its earliest and its latest act.
+
+        Why: one Connector may sign any number of acts on a proposal; every rule reads only
+        an author's first act of a kind (an endorsement counts once, from the first one made
+        as a Connector) or latest one (latest vote, veto/withdrawal, delegation per scope),
+        so the rest need not leave SQLite. `change_points` (Timeline.change_points) split the
+        groups where the set of Connectors changes. tests/test_act_reduction.py checks the
+        tally, report and trace equal those from every act.
+        """
+        points = [p for p in change_points if close_ms is None or p <= close_ms]
+        segment = f", {'+'.join(['(created_ms >= ?)'] * len(points))}" if points else ""
+        types = sorted(ACT_TYPES)
+        where = f"(proposal = ? and type in ({','.join('?' * len(types))}))"
+        tail: list[Any] = []
+        if globals_too:
+            where += " or (type = 'delegation' and proposal is null)"
+        if close_ms is not None:
+            where = f"({where}) and created_ms <= ?"
+            tail.append(close_ms)
+        sql = (f"select min(created_at || id), max(created_at || id) from events where {where} "
+               f"group by author, type, proposal is null{segment}")
+        ids: set[str] = set()
+        for first, last in self.db.execute(sql, [proposal, *types, *tail, *points]):
+            ids.update((first[_AT_WIDTH:], last[_AT_WIDTH:]))
+        out = self.get_many(sorted(ids))
+        out.sort(key=lambda e: e.order_key)
+        return out
 
     def effect_proposal_ids(self) -> set[str]:
         # effect = 1 only on proposals: asking for the type lets the (type, created_at) index

@@ -131,6 +131,11 @@ class Timeline:
             i -= 1
         return self._registry(self.segments[i], close)
 
+    def change_points(self) -> tuple[int, ...]:
+        """The instants at which the chapters or Connectors change (adopted effects' closes),
+        ascending. Between two of them, who is a Connector stays the same."""
+        return tuple(s.order[0] for s in self.segments[1:])
+
     def effect(self, proposal_id: str) -> AppliedEffect | None:
         return next((e for e in self.effects if e.proposal == proposal_id), None)
 
