@@ -7,7 +7,8 @@ own task. A duties task publishes seals when they are due, fetches sealed lists 
 acts we lack, and records finality.
 
 Cursors live in the store, so a restart resumes where it stopped; redelivery is harmless
-because ingest is idempotent.
+because ingest is idempotent. Time comes from the node's clock; `peer_round` and `duty_round`
+are one step each of the two loops, so a simulation can drive them without the timing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..service import ChapterNode
 from ..webhooks import Notices, deliver_due
 from .peer_client import PeerClient, PeerUnavailable
 
-__all__ = ["SyncSettings", "Federation"]
+__all__ = ["SyncSettings", "Federation", "PeerRound"]
 
 log = logging.getLogger("chapter_node.sync")
 MAX_RECONCILE_ROUNDS = 1_000
@@ -46,8 +47,13 @@ class SyncSettings:
     request_timeout_s: float = 10.0
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+@dataclass(frozen=True, slots=True)
+class PeerRound:
+    """How one round with a peer went, and how long its loop waits before the next one."""
+
+    ok: bool
+    wait_s: float  # the pull interval after a success, the jittered backoff after a failure
+    error: str | None = None
 
 
 class Federation:
@@ -67,6 +73,7 @@ class Federation:
         self._heard: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
+        self._started = False  # without start() (a simulation stepping rounds): no tasks
         self._rng = random.Random()
         node.on_stored.append(self.wake_all)
         node.on_peer_seen.append(self._peer_heard)
@@ -74,6 +81,7 @@ class Federation:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._started = True
         self._refresh_peers()
         self._duties = asyncio.create_task(self._duty_loop(), name="duties")
 
@@ -83,6 +91,7 @@ class Federation:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._started = False
 
     def _peer_heard(self, slug: str) -> None:
         heard = self._heard.get(slug)
@@ -94,7 +103,9 @@ class Federation:
             event.set()
 
     def _refresh_peers(self) -> None:
-        peers = self.node.peer_urls(_now_ms())
+        if not self._started:
+            return
+        peers = self.node.peer_urls(self.node.clock())
         for slug in peers:
             if slug not in self._tasks:
                 self._wake[slug] = asyncio.Event()
@@ -107,7 +118,7 @@ class Federation:
             self._heard.pop(slug, None)
 
     def _url(self, slug: str) -> str | None:
-        return self.node.peer_urls(_now_ms()).get(slug)
+        return self.node.peer_urls(self.node.clock()).get(slug)
 
     # --- per-peer loop --------------------------------------------------------------------
 
@@ -116,39 +127,52 @@ class Federation:
         while True:
             wake = self._wake[slug]
             wake.clear()
-            url = self._url(slug)
-            REQUEST_ID.set(new_request_id())  # one id per round, sent along to the peer
-            try:
-                if url is None:
-                    raise PeerUnavailable(f"no URL for {slug}")
-                await self.push(slug, url)
-                await self.pull(slug, url)
-                if time.monotonic() >= next_reconcile:
-                    await self.reconcile(slug, url)
-                    next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
-                self.node.store.update_peer(slug, failures=0, last_error=None)
-                self._count(slug, "ok")
-                delay = self.settings.pull_interval_s
-            except (ChapterNodeError, ValueError) as e:
-                self._count(slug, "failed")
-                failures = self.node.store.peer(slug).failures + 1
-                delay = min(self.settings.backoff_cap_s,
-                            self.settings.backoff_base_s * 2 ** min(failures - 1, 16))
-                delay *= self._rng.uniform(0.5, 1.0)  # jitter: peers don't retry in step
-                self.node.store.update_peer(slug, failures=failures, last_error=str(e)[:500],
-                                            next_attempt_ms=_now_ms() + int(delay * 1000))
-                log.info("peer %s: %s (retry in %.1fs)", slug, e, delay)
+            due = time.monotonic() >= next_reconcile
+            outcome = await self.peer_round(slug, reconcile=due)
+            if not outcome.ok:
                 heard = self._heard[slug]
                 heard.clear()
                 try:  # back off, unless the peer shows it is back by reaching us first
-                    await asyncio.wait_for(heard.wait(), timeout=delay)
+                    await asyncio.wait_for(heard.wait(), timeout=outcome.wait_s)
                 except TimeoutError:
                     pass
                 continue
+            if due:
+                next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
             try:
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+                await asyncio.wait_for(wake.wait(), timeout=outcome.wait_s)
             except TimeoutError:
                 pass
+
+    async def peer_round(self, slug: str, *, reconcile: bool = False) -> PeerRound:
+        """One round with one peer: push, pull, and a Negentropy reconciliation if asked.
+
+        The peer's state records the outcome (failures, last error, next attempt); a failure is
+        returned, not raised, with the backoff its loop waits. Callable on its own, so a
+        simulation can step peers without the timing loop.
+        """
+        url = self._url(slug)
+        REQUEST_ID.set(new_request_id())  # one id per round, sent along to the peer
+        try:
+            if url is None:
+                raise PeerUnavailable(f"no URL for {slug}")
+            await self.push(slug, url)
+            await self.pull(slug, url)
+            if reconcile:
+                await self.reconcile(slug, url)
+            self.node.store.update_peer(slug, failures=0, last_error=None)
+            self._count(slug, "ok")
+            return PeerRound(True, self.settings.pull_interval_s)
+        except (ChapterNodeError, ValueError) as e:
+            self._count(slug, "failed")
+            failures = self.node.store.peer(slug).failures + 1
+            delay = min(self.settings.backoff_cap_s,
+                        self.settings.backoff_base_s * 2 ** min(failures - 1, 16))
+            delay *= self._rng.uniform(0.5, 1.0)  # jitter: peers don't retry in step
+            self.node.store.update_peer(slug, failures=failures, last_error=str(e)[:500],
+                                        next_attempt_ms=self.node.clock() + int(delay * 1000))
+            log.info("peer %s: %s (retry in %.1fs)", slug, e, delay)
+            return PeerRound(False, delay, str(e))
 
     async def push(self, slug: str, url: str) -> int:
         """Send every event after the peer's acked cursor, in batches, oldest first."""
@@ -165,7 +189,7 @@ class Federation:
                 if not isinstance(results, dict) or "results" not in results:
                     raise PeerUnavailable(f"{slug} answered a batch without results")
                 sent += len(lines)
-            self.node.store.update_peer(slug, push_acked=last, last_push_ms=_now_ms())
+            self.node.store.update_peer(slug, push_acked=last, last_push_ms=self.node.clock())
             if lines:
                 log.info("pushed %d lines to %s", len(lines), slug, extra={"peer": slug})
 
@@ -188,12 +212,12 @@ class Federation:
                     continue
             lines = [line for line in reply.body.split(b"\n") if line.strip()]
             if lines:
-                self.node.receive(lines, origin=slug, now_ms=_now_ms())
+                self.node.receive(lines, origin=slug, now_ms=self.node.clock())
                 got += len(lines)
             nxt = int(reply.headers.get("X-Feed-Next", checkpoint))
             if self.metrics is not None:
                 self.metrics.peer_heads[slug] = (head, nxt)
-            self.node.store.update_peer(slug, pull_checkpoint=nxt, last_pull_ms=_now_ms(),
+            self.node.store.update_peer(slug, pull_checkpoint=nxt, last_pull_ms=self.node.clock(),
                                         clock_skew_ms=reply.skew_ms)
             if nxt >= head or not lines:
                 if got:
@@ -250,7 +274,7 @@ class Federation:
             reply = await self.client.call("POST", url, "/federation/v1/fetch",
                                            json.dumps({"ids": chunk}).encode())
             lines = [line for line in reply.body.split(b"\n") if line.strip()]
-            self.node.receive(lines, origin=slug, now_ms=_now_ms())
+            self.node.receive(lines, origin=slug, now_ms=self.node.clock())
             got += len(lines)
         return got
 
@@ -262,32 +286,37 @@ class Federation:
 
     async def _duty_loop(self) -> None:
         while True:
-            REQUEST_ID.set(new_request_id())
             try:
-                self._refresh_peers()
-                self.node.publish_due_seals(_now_ms())
-                await self._fetch_missing()
-                finals = self.node.record_finality(_now_ms())
-                if self.notices is not None:
-                    self.notices.collect(_now_ms(), finals)
-                    await deliver_due(self.node.store, self.client.session, self.webhooks,
-                                      _now_ms(), timeout_s=self.settings.request_timeout_s)
+                await self.duty_round()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a duty failing must not stop the others next round
                 log.exception("duty round failed")
             await asyncio.sleep(self.settings.duty_interval_s)
 
+    async def duty_round(self) -> None:
+        """One round of duties: refresh the peer set, publish due seals, fetch sealed lists and
+        acts we lack, record finality, deliver webhooks. Raises what a duty raised."""
+        REQUEST_ID.set(new_request_id())
+        self._refresh_peers()
+        self.node.publish_due_seals(self.node.clock())
+        await self._fetch_missing()
+        finals = self.node.record_finality(self.node.clock())
+        if self.notices is not None:
+            self.notices.collect(self.node.clock(), finals)
+            await deliver_due(self.node.store, self.client.session, self.webhooks,
+                              self.node.clock(), timeout_s=self.settings.request_timeout_s)
+
     async def _fetch_missing(self) -> None:
         """Sealed lists and listed acts we lack: ask the sealing chapter first, then others."""
-        peers = self.node.peer_urls(_now_ms())
+        peers = self.node.peer_urls(self.node.clock())
         for seal_id, chapter in self.node.missing_sealed_lists():
             for slug in sorted(peers, key=lambda s: s != chapter):
                 try:
                     reply = await self.client.call("GET", peers[slug], f"/federation/v1/sealed/{seal_id}")
                 except PeerUnavailable:
                     continue
-                self.node.receive([reply.body], origin=slug, now_ms=_now_ms())
+                self.node.receive([reply.body], origin=slug, now_ms=self.node.clock())
                 break
         missing = self.node.missing_acts()
         if missing:
