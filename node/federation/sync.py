@@ -60,7 +60,8 @@ class Federation:
     """The background side of a node: keeps it in step with every peer."""
 
     def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings,
-                 *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = ()) -> None:
+                 *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = (),
+                 rng: random.Random | None = None) -> None:
         self.node = node
         self.client = client
         self.settings = settings
@@ -74,7 +75,7 @@ class Federation:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
         self._started = False  # without start() (a simulation stepping rounds): no tasks
-        self._rng = random.Random()
+        self._rng = rng or random.Random()  # jitter; seeded by a simulation
         node.on_stored.append(self.wake_all)
         node.on_peer_seen.append(self._peer_heard)
 
@@ -102,10 +103,14 @@ class Federation:
         for event in self._wake.values():
             event.set()
 
+    def peers(self) -> list[str]:
+        """The chapters this node syncs with (push, pull, reconcile), in a stable order."""
+        return sorted(self.node.peer_urls(self.node.clock()))
+
     def _refresh_peers(self) -> None:
         if not self._started:
             return
-        peers = self.node.peer_urls(self.node.clock())
+        peers = self.peers()
         for slug in peers:
             if slug not in self._tasks:
                 self._wake[slug] = asyncio.Event()
