@@ -14,11 +14,12 @@ are one step each of the two loops, so a simulation can drive them without the t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..config import Webhook
@@ -29,7 +30,7 @@ from ..service import ChapterNode
 from ..webhooks import Notices, deliver_due
 from .peer_client import PeerClient, PeerUnavailable
 
-__all__ = ["SyncSettings", "Federation", "PeerRound"]
+__all__ = ["SyncSettings", "Federation", "PeerRound", "select_peers"]
 
 log = logging.getLogger("chapter_node.sync")
 MAX_RECONCILE_ROUNDS = 1_000
@@ -45,6 +46,7 @@ class SyncSettings:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
     request_timeout_s: float = 10.0
+    peers: int | None = None  # None: every registered chapter; k: k of them (`select_peers`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,20 @@ class PeerRound:
     ok: bool
     wait_s: float  # the pull interval after a success, the jittered backoff after a failure
     error: str | None = None
+
+
+def select_peers(node_key: str, chapters: Iterable[str], k: int | None) -> list[str]:
+    """The k chapters a node keyed `node_key` syncs with, sorted; all of them when k is None.
+
+    Rendezvous hashing: each chapter's rank is a hash of (our node key, its slug). So the draw
+    is the same after a restart, independent between nodes (a random k-out graph, connected
+    with high probability for k >= 2), and a registry change moves at most the choices it must.
+    """
+    chapters = sorted(chapters)
+    if k is None or k >= len(chapters):
+        return chapters
+    prefix = b"chapter-node peers\0" + node_key.encode() + b"\0"
+    return sorted(sorted(chapters, key=lambda s: hashlib.sha256(prefix + s.encode()).digest())[:k])
 
 
 class Federation:
@@ -74,6 +90,7 @@ class Federation:
         self._heard: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
+        self._selection: tuple[frozenset[str], list[str]] | None = None
         self._started = False  # without start() (a simulation stepping rounds): no tasks
         self._rng = rng or random.Random()  # jitter; seeded by a simulation
         node.on_stored.append(self.wake_all)
@@ -104,8 +121,13 @@ class Federation:
             event.set()
 
     def peers(self) -> list[str]:
-        """The chapters this node syncs with (push, pull, reconcile), in a stable order."""
-        return sorted(self.node.peer_urls(self.node.clock()))
+        """The chapters this node syncs with (push, pull, reconcile), sorted: every other
+        registered chapter, or the `settings.peers` of them that `select_peers` draws."""
+        chapters = frozenset(self.node.peer_urls(self.node.clock()))
+        if self._selection is None or self._selection[0] != chapters:  # drawn again on change
+            self._selection = (chapters, select_peers(self.node.node_public, chapters,
+                                                      self.settings.peers))
+        return list(self._selection[1])
 
     def _refresh_peers(self) -> None:
         if not self._started:
@@ -313,21 +335,25 @@ class Federation:
                               self.node.clock(), timeout_s=self.settings.request_timeout_s)
 
     async def _fetch_missing(self) -> None:
-        """Sealed lists and listed acts we lack: ask the sealing chapter first, then others."""
-        peers = self.node.peer_urls(self.node.clock())
+        """Sealed lists and listed acts we lack: ask the sealing chapter first, then our peers."""
+        urls = self.node.peer_urls(self.node.clock())
+        chosen = self.peers()
         for seal_id, chapter in self.node.missing_sealed_lists():
-            for slug in sorted(peers, key=lambda s: s != chapter):
+            ask = sorted(chosen, key=lambda s: s != chapter)
+            if chapter in urls and chapter not in chosen:
+                ask.insert(0, chapter)
+            for slug in ask:
                 try:
-                    reply = await self.client.call("GET", peers[slug], f"/federation/v1/sealed/{seal_id}")
+                    reply = await self.client.call("GET", urls[slug], f"/federation/v1/sealed/{seal_id}")
                 except PeerUnavailable:
                     continue
                 self.node.receive([reply.body], origin=slug, now_ms=self.node.clock())
                 break
         missing = self.node.missing_acts()
         if missing:
-            for slug, url in peers.items():
+            for slug in chosen:
                 try:
-                    await self.fetch(slug, url, missing)
+                    await self.fetch(slug, urls[slug], missing)
                 except PeerUnavailable:
                     continue
                 missing = self.node.missing_acts()
