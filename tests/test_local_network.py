@@ -79,11 +79,13 @@ async def test_refusals_reach_the_caller_as_peer_unavailable(tmp_path: Path) -> 
         sim.close()
 
 
-async def test_three_nodes_agree_after_partition_heal_loss_and_a_crash(tmp_path: Path) -> None:
+@pytest.mark.parametrize("memory", [False, True], ids=["file-stores", "memory-stores"])
+async def test_three_nodes_agree_after_partition_heal_loss_and_a_crash(tmp_path: Path,
+                                                                      memory: bool) -> None:
     """Paris is cut off while Rome and Barcelona act on a consent proposal; messages are lost
     and duplicated all along; Barcelona crashes and restarts from its store. After the heal and
     the close, all three hold the same events and the same final tally_hash."""
-    sim = Simulation.build(tmp_path, ["paris", "rome", "barcelona"], seed=11,
+    sim = Simulation.build(tmp_path, ["paris", "rome", "barcelona"], seed=11, memory=memory,
                            drop_request=0.15, drop_reply=0.15, duplicate=0.2)
     try:
         start = sim.clock.now_ms

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import json
 import logging
 import random
@@ -69,7 +70,8 @@ def select_peers(node_key: str, chapters: Iterable[str], k: int | None) -> list[
     if k is None or k >= len(chapters):
         return chapters
     prefix = b"chapter-node peers\0" + node_key.encode() + b"\0"
-    return sorted(sorted(chapters, key=lambda s: hashlib.sha256(prefix + s.encode()).digest())[:k])
+    return sorted(heapq.nsmallest(k, chapters,
+                                  key=lambda s: hashlib.sha256(prefix + s.encode()).digest()))
 
 
 class Federation:
@@ -90,7 +92,7 @@ class Federation:
         self._heard: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
-        self._selection: tuple[frozenset[str], list[str]] | None = None
+        self._selection: tuple[tuple[int, int], list[str]] | None = None
         self._started = False  # without start() (a simulation stepping rounds): no tasks
         self._rng = rng or random.Random()  # jitter; seeded by a simulation
         node.on_stored.append(self.wake_all)
@@ -123,10 +125,15 @@ class Federation:
     def peers(self) -> list[str]:
         """The chapters this node syncs with (push, pull, reconcile), sorted: every other
         registered chapter, or the `settings.peers` of them that `select_peers` draws."""
-        chapters = frozenset(self.node.peer_urls(self.node.clock()))
-        if self._selection is None or self._selection[0] != chapters:  # drawn again on change
-            self._selection = (chapters, select_peers(self.node.node_public, chapters,
-                                                      self.settings.peers))
+        chapters = self.node.peer_urls(self.node.clock())
+        if self.settings.peers is None:
+            return sorted(chapters)
+        # Drawn again when the registry changes; only a digest of it is kept (with 10,000
+        # simulated nodes a set of 10,000 slugs each would be gigabytes).
+        digest = (len(chapters), hash(frozenset(chapters)))
+        if self._selection is None or self._selection[0] != digest:
+            self._selection = (digest, select_peers(self.node.node_public, chapters,
+                                                    self.settings.peers))
         return list(self._selection[1])
 
     def _refresh_peers(self) -> None:
