@@ -62,7 +62,8 @@ def sync_settings(config: Config) -> SyncSettings:
                         anti_entropy_interval_s=config.anti_entropy_interval,
                         duty_interval_s=config.duty_interval,
                         backoff_cap_s=config.backoff_cap,
-                        request_timeout_s=config.request_timeout)
+                        request_timeout_s=config.request_timeout,
+                        peers=None if config.peers == "all" else int(config.peers))
 
 
 def create_app(data_dir: str | Path, config: Config | None = None, passphrase=lambda: None,

@@ -43,6 +43,7 @@ class Config:
     duty_interval: float = 1.0
     request_timeout: float = 10.0
     backoff_cap: float = 60.0
+    peers: int | str = "all"  # "all" registered chapters, or k of them (a random k-out graph)
     webhooks: tuple[Webhook, ...] = field(default_factory=tuple)
 
     @property
@@ -91,6 +92,16 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _peers(value: Any) -> int | str:
+    if value == "all":
+        return "all"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise ValueError('must be "all" or a whole number of peers, at least 1')
+
+
 def _webhooks(value: Any) -> tuple[Webhook, ...]:
     if isinstance(value, str):
         try:
@@ -124,6 +135,8 @@ SETTINGS: dict[str, Setting] = {
     "duty_interval": Setting(_positive, "seconds between duty rounds (seals, finality, webhooks)"),
     "request_timeout": Setting(_positive, "seconds before a peer request is given up"),
     "backoff_cap": Setting(_positive, "longest wait, in seconds, before retrying a failing peer"),
+    "peers": Setting(_peers, '"all" (full mesh) or k: sync with k chapters drawn from this '
+                     "node's key (events still reach all by relaying)"),
     "webhooks": Setting(_webhooks, "targets told of decisions: [[webhooks]] url, secret, events"),
 }
 

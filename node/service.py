@@ -40,7 +40,16 @@ from .merkle import acts_root
 from .store import Store
 from .times import format_ms, parse_ms
 
-__all__ = ["ChapterNode", "Outcome", "OUTBOX_BATCH_BYTES"]
+__all__ = ["ChapterNode", "Clock", "Outcome", "OUTBOX_BATCH_BYTES", "wall_clock_ms"]
+
+# The node's one clock: milliseconds since the epoch. Injectable so a simulation can run many
+# nodes on virtual time (and skew them); the running node uses the wall clock.
+Clock = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
 
 # Negentropy frames we send (256 KiB); we parse replies up to 4 times that.
 NEGENTROPY_FRAME_LIMIT = 256 * 1024
@@ -68,8 +77,9 @@ class Outcome:
 
 class ChapterNode:
     def __init__(self, store: Store, charter: Charter, chapter: str,
-                 node_key: nacl.signing.SigningKey) -> None:
+                 node_key: nacl.signing.SigningKey, *, clock: Clock = wall_clock_ms) -> None:
         self.store = store
+        self.clock = clock  # read only where a caller has no time to give (and by Federation)
         self.charter = charter
         self.chapter = chapter
         self.node_key = node_key
@@ -118,18 +128,18 @@ class ChapterNode:
                 if c.slug != self.chapter}
 
     def own_url(self) -> str:
-        entry = self.registry(_now_ms()).chapter(self.chapter)
+        entry = self.registry(self.clock()).chapter(self.chapter)
         return entry.url if entry else "http://127.0.0.1"
 
     def peer_key(self, keyid: str) -> bytes | None:
         """Resolve a peer request's keyid: the node key of another chapter registered now."""
-        chapter = self.registry(_now_ms()).chapter_by_node_key(keyid)
+        chapter = self.registry(self.clock()).chapter_by_node_key(keyid)
         if chapter is None or chapter.slug == self.chapter:
             return None
         return decode_key(keyid)
 
     def peer_slug(self, keyid: str) -> str:
-        chapter = self.registry(_now_ms()).chapter_by_node_key(keyid)
+        chapter = self.registry(self.clock()).chapter_by_node_key(keyid)
         if chapter is None:
             raise Unauthenticated("the signing key belongs to no chapter", code="unknown_key")
         return chapter.slug
@@ -620,10 +630,6 @@ class ChapterNode:
             line = self.sealed_line(seal_id)
             if line:
                 yield line
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 _HEX_ID = re.compile(r"[0-9a-f]{64}")

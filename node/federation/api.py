@@ -1,14 +1,14 @@
 """HTTP endpoints: the client API (`/api/v1/`) and the peer API (`/federation/v1/`).
 
 Handlers only translate HTTP to calls on `ChapterNode` and back; every rule lives below them.
-Peer routes are authenticated by RFC 9421 signatures against the chapters' node keys.
+Peer routes are authenticated by RFC 9421 signatures against the chapters' node keys; what
+they answer then is defined once in node/federation/endpoints.py (shared with the in-memory
+transport).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import time
 from typing import Any
 
@@ -19,6 +19,7 @@ from ..events import MAX_RAW_BYTES
 from ..governance import STATES
 from ..metrics import CONTENT_TYPE, NodeMetrics
 from ..service import ChapterNode
+from . import endpoints
 from .http_errors import read_body
 from .httpsig import NonceCache, target_uri, verify_request
 
@@ -29,10 +30,8 @@ METRICS = web.AppKey("metrics", NodeMetrics)
 NONCES = web.AppKey("nonces", NonceCache)
 PUBLIC_URL = web.AppKey("public_url", str)
 
-MAX_BATCH_BYTES = 16 * 1024 * 1024
-MAX_BATCH_LINES = 10_000
-MAX_FETCH_IDS = 2_000
-NDJSON = "application/x-ndjson"
+MAX_BATCH_BYTES = endpoints.MAX_BATCH_BYTES
+MAX_BATCH_LINES = endpoints.MAX_BATCH_LINES
 
 routes = web.RouteTableDef()
 
@@ -43,28 +42,6 @@ def _now_ms() -> int:
 
 def _json(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-_DECIMAL = re.compile(r"[0-9]{1,30}")  # ASCII digits only: int() also takes "٢", "+5", "5_0"
-_EVENT_ID = re.compile(r"[0-9a-f]{64}")
-
-
-def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int,
-               *, clamp: bool = False) -> int:
-    """An integer query parameter written in ASCII digits; `clamp` brings a value above `hi`
-    down to it (for a cursor, any larger value means "after everything")."""
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not _DECIMAL.fullmatch(raw):
-        raise BadRequest(f"query parameter {name} must be a non-negative integer",
-                         code="bad_query")
-    value = int(raw)
-    if clamp and value > hi:
-        value = hi
-    if not lo <= value <= hi:
-        raise BadRequest(f"query parameter {name} must be within {lo}..{hi}", code="bad_query")
-    return value
 
 
 # --- client API -----------------------------------------------------------------------
@@ -139,75 +116,40 @@ async def _peer(request: web.Request, limit: int) -> tuple[str, bytes]:
     return slug, body
 
 
-def _lines(body: bytes) -> list[bytes]:
-    lines = [line for line in body.split(b"\n") if line.strip()]
-    if len(lines) > MAX_BATCH_LINES:
-        raise BadRequest(f"a batch holds at most {MAX_BATCH_LINES} lines", code="batch_too_large")
-    return lines
+def _answer(answer: endpoints.Answer) -> web.Response:
+    return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
 
 
 @routes.post("/federation/v1/events")
 async def receive_batch(request: web.Request) -> web.Response:
     """A peer's batch: JSON Lines of events and `sealed` lines; each line judged on its own."""
-    peer, body = await _peer(request, MAX_BATCH_BYTES)
-    with request.app[METRICS].ingest_seconds.labels("peer").time():
-        steps = request.app[NODE].receive_steps(_lines(body), origin=peer, now_ms=_now_ms())
-        while True:  # a big batch pauses now and then: the node keeps answering others
-            try:
-                next(steps)
-            except StopIteration as done:
-                results = done.value
-                break
-            await asyncio.sleep(0)
-    return _json({"results": [r.to_json() for r in results]})
+    peer, body = await _peer(request, endpoints.MAX_BATCH_BYTES)
+    return _answer(await endpoints.events(request.app[NODE], peer, body, request.app[METRICS]))
 
 
 @routes.get("/federation/v1/changes")
 async def changes(request: web.Request) -> web.Response:
     """The changes feed: events in this node's arrival order after `after`."""
     await _peer(request, 0)
-    node = request.app[NODE]
-    after = _int_param(request, "after", 0, 0, 2**62, clamp=True)
-    limit = _int_param(request, "limit", 1000, 1, 5000)
-    lines, last, head = node.changes(after, limit)
-    return web.Response(body=b"\n".join(lines) + (b"\n" if lines else b""), content_type=NDJSON,
-                        headers={"X-Feed-Next": str(last), "X-Feed-Head": str(head),
-                                 "X-Feed-Epoch": node.feed_epoch})
+    return _answer(endpoints.changes(request.app[NODE], request.query))
 
 
 @routes.post("/federation/v1/negentropy")
 async def negentropy(request: web.Request) -> web.Response:
     """One Negentropy v1 round, responder side: message in, message out."""
-    _, body = await _peer(request, 1024 * 1024)
-    reply = request.app[NODE].reconcile(body)
-    request.app[METRICS].negentropy_bytes.labels("received").inc(len(body))
-    request.app[METRICS].negentropy_bytes.labels("sent").inc(len(reply))
-    return web.Response(body=reply, content_type="application/octet-stream")
+    _, body = await _peer(request, endpoints.NEGENTROPY_BYTES)
+    return _answer(endpoints.negentropy(request.app[NODE], body, request.app[METRICS]))
 
 
 @routes.post("/federation/v1/fetch")
 async def fetch(request: web.Request) -> web.Response:
     """Events by id (with the sealed list after each seal), as JSON Lines."""
-    _, body = await _peer(request, 256 * 1024)
-    try:
-        ids = json.loads(body)["ids"]
-        # ids are 64 lowercase hex: anything else names no event (and a lone surrogate
-        # would not even reach the store's query)
-        assert isinstance(ids, list) and all(
-            isinstance(i, str) and _EVENT_ID.fullmatch(i) for i in ids)
-    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as e:
-        raise BadRequest('body must be {"ids": ["<event id>", ...]}', code="bad_fetch") from e
-    if len(ids) > MAX_FETCH_IDS:
-        raise BadRequest(f"at most {MAX_FETCH_IDS} ids per fetch", code="batch_too_large")
-    lines = request.app[NODE].lines_for(ids)
-    return web.Response(body=b"\n".join(lines) + (b"\n" if lines else b""), content_type=NDJSON)
+    _, body = await _peer(request, endpoints.FETCH_BYTES)
+    return _answer(endpoints.fetch(request.app[NODE], body))
 
 
 @routes.get("/federation/v1/sealed/{seal}")
 async def sealed(request: web.Request) -> web.Response:
     """The sorted act ids a seal covers; anyone can check them against its `acts_root`."""
     await _peer(request, 0)
-    line = request.app[NODE].sealed_line(request.match_info["seal"])
-    if line is None:
-        raise NotFound(f"no sealed list for {request.match_info['seal']}")
-    return web.Response(body=line, content_type="application/json")
+    return _answer(endpoints.sealed(request.app[NODE], request.match_info["seal"]))

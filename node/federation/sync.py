@@ -7,17 +7,20 @@ own task. A duties task publishes seals when they are due, fetches sealed lists 
 acts we lack, and records finality.
 
 Cursors live in the store, so a restart resumes where it stopped; redelivery is harmless
-because ingest is idempotent.
+because ingest is idempotent. Time comes from the node's clock; `peer_round` and `duty_round`
+are one step each of the two loops, so a simulation can drive them without the timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import heapq
 import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..config import Webhook
@@ -28,7 +31,7 @@ from ..service import ChapterNode
 from ..webhooks import Notices, deliver_due
 from .peer_client import PeerClient, PeerUnavailable
 
-__all__ = ["SyncSettings", "Federation"]
+__all__ = ["SyncSettings", "Federation", "PeerRound", "select_peers"]
 
 log = logging.getLogger("chapter_node.sync")
 MAX_RECONCILE_ROUNDS = 1_000
@@ -44,17 +47,39 @@ class SyncSettings:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 60.0
     request_timeout_s: float = 10.0
+    peers: int | None = None  # None: every registered chapter; k: k of them (`select_peers`)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+@dataclass(frozen=True, slots=True)
+class PeerRound:
+    """How one round with a peer went, and how long its loop waits before the next one."""
+
+    ok: bool
+    wait_s: float  # the pull interval after a success, the jittered backoff after a failure
+    error: str | None = None
+
+
+def select_peers(node_key: str, chapters: Iterable[str], k: int | None) -> list[str]:
+    """The k chapters a node keyed `node_key` syncs with, sorted; all of them when k is None.
+
+    Rendezvous hashing: each chapter's rank is a hash of (our node key, its slug). So the draw
+    is the same after a restart, independent between nodes (a random k-out graph, connected
+    with high probability for k >= 2), and a registry change moves at most the choices it must.
+    """
+    chapters = sorted(chapters)
+    if k is None or k >= len(chapters):
+        return chapters
+    prefix = b"chapter-node peers\0" + node_key.encode() + b"\0"
+    return sorted(heapq.nsmallest(k, chapters,
+                                  key=lambda s: hashlib.sha256(prefix + s.encode()).digest()))
 
 
 class Federation:
     """The background side of a node: keeps it in step with every peer."""
 
     def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings,
-                 *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = ()) -> None:
+                 *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = (),
+                 rng: random.Random | None = None) -> None:
         self.node = node
         self.client = client
         self.settings = settings
@@ -67,13 +92,16 @@ class Federation:
         self._heard: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
-        self._rng = random.Random()
+        self._selection: tuple[tuple[int, int], list[str]] | None = None
+        self._started = False  # without start() (a simulation stepping rounds): no tasks
+        self._rng = rng or random.Random()  # jitter; seeded by a simulation
         node.on_stored.append(self.wake_all)
         node.on_peer_seen.append(self._peer_heard)
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._started = True
         self._refresh_peers()
         self._duties = asyncio.create_task(self._duty_loop(), name="duties")
 
@@ -83,6 +111,7 @@ class Federation:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._started = False
 
     def _peer_heard(self, slug: str) -> None:
         heard = self._heard.get(slug)
@@ -93,8 +122,24 @@ class Federation:
         for event in self._wake.values():
             event.set()
 
+    def peers(self) -> list[str]:
+        """The chapters this node syncs with (push, pull, reconcile), sorted: every other
+        registered chapter, or the `settings.peers` of them that `select_peers` draws."""
+        chapters = self.node.peer_urls(self.node.clock())
+        if self.settings.peers is None:
+            return sorted(chapters)
+        # Drawn again when the registry changes; only a digest of it is kept (with 10,000
+        # simulated nodes a set of 10,000 slugs each would be gigabytes).
+        digest = (len(chapters), hash(frozenset(chapters)))
+        if self._selection is None or self._selection[0] != digest:
+            self._selection = (digest, select_peers(self.node.node_public, chapters,
+                                                    self.settings.peers))
+        return list(self._selection[1])
+
     def _refresh_peers(self) -> None:
-        peers = self.node.peer_urls(_now_ms())
+        if not self._started:
+            return
+        peers = self.peers()
         for slug in peers:
             if slug not in self._tasks:
                 self._wake[slug] = asyncio.Event()
@@ -107,7 +152,7 @@ class Federation:
             self._heard.pop(slug, None)
 
     def _url(self, slug: str) -> str | None:
-        return self.node.peer_urls(_now_ms()).get(slug)
+        return self.node.peer_urls(self.node.clock()).get(slug)
 
     # --- per-peer loop --------------------------------------------------------------------
 
@@ -116,39 +161,52 @@ class Federation:
         while True:
             wake = self._wake[slug]
             wake.clear()
-            url = self._url(slug)
-            REQUEST_ID.set(new_request_id())  # one id per round, sent along to the peer
-            try:
-                if url is None:
-                    raise PeerUnavailable(f"no URL for {slug}")
-                await self.push(slug, url)
-                await self.pull(slug, url)
-                if time.monotonic() >= next_reconcile:
-                    await self.reconcile(slug, url)
-                    next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
-                self.node.store.update_peer(slug, failures=0, last_error=None)
-                self._count(slug, "ok")
-                delay = self.settings.pull_interval_s
-            except (ChapterNodeError, ValueError) as e:
-                self._count(slug, "failed")
-                failures = self.node.store.peer(slug).failures + 1
-                delay = min(self.settings.backoff_cap_s,
-                            self.settings.backoff_base_s * 2 ** min(failures - 1, 16))
-                delay *= self._rng.uniform(0.5, 1.0)  # jitter: peers don't retry in step
-                self.node.store.update_peer(slug, failures=failures, last_error=str(e)[:500],
-                                            next_attempt_ms=_now_ms() + int(delay * 1000))
-                log.info("peer %s: %s (retry in %.1fs)", slug, e, delay)
+            due = time.monotonic() >= next_reconcile
+            outcome = await self.peer_round(slug, reconcile=due)
+            if not outcome.ok:
                 heard = self._heard[slug]
                 heard.clear()
                 try:  # back off, unless the peer shows it is back by reaching us first
-                    await asyncio.wait_for(heard.wait(), timeout=delay)
+                    await asyncio.wait_for(heard.wait(), timeout=outcome.wait_s)
                 except TimeoutError:
                     pass
                 continue
+            if due:
+                next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
             try:
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+                await asyncio.wait_for(wake.wait(), timeout=outcome.wait_s)
             except TimeoutError:
                 pass
+
+    async def peer_round(self, slug: str, *, reconcile: bool = False) -> PeerRound:
+        """One round with one peer: push, pull, and a Negentropy reconciliation if asked.
+
+        The peer's state records the outcome (failures, last error, next attempt); a failure is
+        returned, not raised, with the backoff its loop waits. Callable on its own, so a
+        simulation can step peers without the timing loop.
+        """
+        url = self._url(slug)
+        REQUEST_ID.set(new_request_id())  # one id per round, sent along to the peer
+        try:
+            if url is None:
+                raise PeerUnavailable(f"no URL for {slug}")
+            await self.push(slug, url)
+            await self.pull(slug, url)
+            if reconcile:
+                await self.reconcile(slug, url)
+            self.node.store.update_peer(slug, failures=0, last_error=None)
+            self._count(slug, "ok")
+            return PeerRound(True, self.settings.pull_interval_s)
+        except (ChapterNodeError, ValueError) as e:
+            self._count(slug, "failed")
+            failures = self.node.store.peer(slug).failures + 1
+            delay = min(self.settings.backoff_cap_s,
+                        self.settings.backoff_base_s * 2 ** min(failures - 1, 16))
+            delay *= self._rng.uniform(0.5, 1.0)  # jitter: peers don't retry in step
+            self.node.store.update_peer(slug, failures=failures, last_error=str(e)[:500],
+                                        next_attempt_ms=self.node.clock() + int(delay * 1000))
+            log.info("peer %s: %s (retry in %.1fs)", slug, e, delay)
+            return PeerRound(False, delay, str(e))
 
     async def push(self, slug: str, url: str) -> int:
         """Send every event after the peer's acked cursor, in batches, oldest first."""
@@ -165,7 +223,7 @@ class Federation:
                 if not isinstance(results, dict) or "results" not in results:
                     raise PeerUnavailable(f"{slug} answered a batch without results")
                 sent += len(lines)
-            self.node.store.update_peer(slug, push_acked=last, last_push_ms=_now_ms())
+            self.node.store.update_peer(slug, push_acked=last, last_push_ms=self.node.clock())
             if lines:
                 log.info("pushed %d lines to %s", len(lines), slug, extra={"peer": slug})
 
@@ -188,12 +246,12 @@ class Federation:
                     continue
             lines = [line for line in reply.body.split(b"\n") if line.strip()]
             if lines:
-                self.node.receive(lines, origin=slug, now_ms=_now_ms())
+                self.node.receive(lines, origin=slug, now_ms=self.node.clock())
                 got += len(lines)
             nxt = int(reply.headers.get("X-Feed-Next", checkpoint))
             if self.metrics is not None:
                 self.metrics.peer_heads[slug] = (head, nxt)
-            self.node.store.update_peer(slug, pull_checkpoint=nxt, last_pull_ms=_now_ms(),
+            self.node.store.update_peer(slug, pull_checkpoint=nxt, last_pull_ms=self.node.clock(),
                                         clock_skew_ms=reply.skew_ms)
             if nxt >= head or not lines:
                 if got:
@@ -250,7 +308,7 @@ class Federation:
             reply = await self.client.call("POST", url, "/federation/v1/fetch",
                                            json.dumps({"ids": chunk}).encode())
             lines = [line for line in reply.body.split(b"\n") if line.strip()]
-            self.node.receive(lines, origin=slug, now_ms=_now_ms())
+            self.node.receive(lines, origin=slug, now_ms=self.node.clock())
             got += len(lines)
         return got
 
@@ -262,38 +320,47 @@ class Federation:
 
     async def _duty_loop(self) -> None:
         while True:
-            REQUEST_ID.set(new_request_id())
             try:
-                self._refresh_peers()
-                self.node.publish_due_seals(_now_ms())
-                await self._fetch_missing()
-                finals = self.node.record_finality(_now_ms())
-                if self.notices is not None:
-                    self.notices.collect(_now_ms(), finals)
-                    await deliver_due(self.node.store, self.client.session, self.webhooks,
-                                      _now_ms(), timeout_s=self.settings.request_timeout_s)
+                await self.duty_round()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a duty failing must not stop the others next round
                 log.exception("duty round failed")
             await asyncio.sleep(self.settings.duty_interval_s)
 
+    async def duty_round(self) -> None:
+        """One round of duties: refresh the peer set, publish due seals, fetch sealed lists and
+        acts we lack, record finality, deliver webhooks. Raises what a duty raised."""
+        REQUEST_ID.set(new_request_id())
+        self._refresh_peers()
+        self.node.publish_due_seals(self.node.clock())
+        await self._fetch_missing()
+        finals = self.node.record_finality(self.node.clock())
+        if self.notices is not None:
+            self.notices.collect(self.node.clock(), finals)
+            await deliver_due(self.node.store, self.client.session, self.webhooks,
+                              self.node.clock(), timeout_s=self.settings.request_timeout_s)
+
     async def _fetch_missing(self) -> None:
-        """Sealed lists and listed acts we lack: ask the sealing chapter first, then others."""
-        peers = self.node.peer_urls(_now_ms())
+        """Sealed lists and listed acts we lack: ask the sealing chapter first, then our peers."""
+        urls = self.node.peer_urls(self.node.clock())
+        chosen = self.peers()
         for seal_id, chapter in self.node.missing_sealed_lists():
-            for slug in sorted(peers, key=lambda s: s != chapter):
+            ask = sorted(chosen, key=lambda s: s != chapter)
+            if chapter in urls and chapter not in chosen:
+                ask.insert(0, chapter)
+            for slug in ask:
                 try:
-                    reply = await self.client.call("GET", peers[slug], f"/federation/v1/sealed/{seal_id}")
+                    reply = await self.client.call("GET", urls[slug], f"/federation/v1/sealed/{seal_id}")
                 except PeerUnavailable:
                     continue
-                self.node.receive([reply.body], origin=slug, now_ms=_now_ms())
+                self.node.receive([reply.body], origin=slug, now_ms=self.node.clock())
                 break
         missing = self.node.missing_acts()
         if missing:
-            for slug, url in peers.items():
+            for slug in chosen:
                 try:
-                    await self.fetch(slug, url, missing)
+                    await self.fetch(slug, urls[slug], missing)
                 except PeerUnavailable:
                     continue
                 missing = self.node.missing_acts()
