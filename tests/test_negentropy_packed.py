@@ -10,9 +10,13 @@ keeps current incrementally equals the one rebuilt from its store, and the whole
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
 from bisect import bisect_left
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -222,3 +226,49 @@ def test_a_node_keeps_its_item_set_equal_to_its_store_as_events_arrive(
         assert _store_says_equal(n)  # merged (or, past the cap, rebuilt)
         n.node.receive(story[2 * third:], origin="rome", now_ms=NOW_MS)
         assert _store_says_equal(n)
+
+
+# --- the whole-set opening against the reference responder -------------------------------------
+
+VECTORS = Path(__file__).resolve().parent / "vectors" / "negentropy"
+
+
+def _make_vectors() -> ModuleType:
+    if "make_vectors" not in sys.modules:  # its dataclasses look their module up there
+        spec = importlib.util.spec_from_file_location("make_vectors", VECTORS / "make_vectors.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["make_vectors"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["make_vectors"]
+
+
+@pytest.mark.parametrize("name", ["wholeset-equal", "wholeset-split", "wholeset-framelimit"])
+def test_whole_set_opening_converges_against_the_reference_responder(name: str) -> None:
+    """Replay the reference C++ responder's recorded replies to our whole-set opening: we send
+    exactly the recorded messages and find exactly the difference."""
+    mv = _make_vectors()
+    scenario = next(s for s in mv.WHOLE_SET_SCENARIOS if s.name == name)
+    client_lines, server_lines = mv.items(scenario)
+
+    def parse(lines: list[str]) -> list[Item]:
+        return [(int(ts), bytes.fromhex(id)) for _, ts, id in (x.split(",") for x in lines)]
+
+    ours, theirs = parse(client_lines), parse(server_lines)
+    sent = [x[4:] for x in (VECTORS / f"{name}.server.in").read_text().splitlines()
+            if x.startswith("msg,")]
+    replies = [x[4:] for x in (VECTORS / f"{name}.server.out").read_text().splitlines()]
+    client = Negentropy(packed(ours), scenario.client_limit)
+    msg: bytes | None = client.initiate_whole_set()
+    have: set[bytes] = set()
+    need: set[bytes] = set()
+    for i, reply in enumerate(replies):
+        assert msg is not None and msg.hex() == sent[i]
+        msg, h, n = client.reconcile_initiator(bytes.fromhex(reply))
+        have.update(h)
+        need.update(n)
+    assert msg is None
+    assert have == {id for _, id in ours} - {id for _, id in theirs}
+    assert need == {id for _, id in theirs} - {id for _, id in ours}
+    if name == "wholeset-equal":
+        assert [len(bytes.fromhex(m)) for m in sent] == [20] and replies == ["61"]

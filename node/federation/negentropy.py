@@ -330,7 +330,8 @@ class VectorStorage:
 
     def iterate(self, begin: int, end: int) -> Iterator[Item]:
         self._check_range(begin, end)
-        return _ITEM.iter_unpack(memoryview(self._buf)[begin * _RECORD : end * _RECORD])  # type: ignore[return-value]
+        records = memoryview(self._buf)[begin * _RECORD : end * _RECORD]
+        return _ITEM.iter_unpack(records)  # type: ignore[return-value]
 
     def ids(self, begin: int, end: int) -> list[bytes]:
         """The ids in `[begin, end)`; a fast path the reconciler uses when present."""
