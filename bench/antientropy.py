@@ -1,6 +1,9 @@
 """Anti-entropy: what Negentropy costs to reconcile two stores, in bytes and round trips.
 
-Pure: `node.federation.negentropy` directly, two in-memory item sets, no HTTP. Node A holds
+Pure: `node.federation.negentropy` directly, two in-memory item sets, no HTTP. The initiator
+opens as `Federation.reconcile` (node/federation/sync.py) does: one whole-set fingerprint
+(`initiate_whole_set`); the reference's opening (`initiate`, 16 bucket fingerprints) is
+measured beside it for comparison. Node A holds
 N events; node B holds the same N but for d of them (chosen at random), as a node that missed
 d events does. A is the initiator, B the responder, each with the frame size limit a node uses
 (256 KiB, `ChapterNode.reconciliation`). Items are what a node reconciles: (`created_at` in
@@ -31,8 +34,11 @@ def _items(n: int, seed: int) -> list[tuple[int, bytes]]:
             for i in range(n)]
 
 
-def reconcile_cost(n: int, d: int, *, seed: int = 6) -> dict[str, float]:
-    """Reconcile N vs N - d items: bytes each way, round trips, found ids, seconds."""
+def reconcile_cost(n: int, d: int, *, seed: int = 6, opening: str = "whole set"
+                   ) -> dict[str, float]:
+    """Reconcile N vs N - d items: bytes each way, round trips, found ids, seconds.
+
+    `opening`: "whole set" (what sync.py sends) or "reference" (`initiate()`)."""
     from node.federation.negentropy import Negentropy, VectorStorage
 
     items = _items(n, seed)
@@ -44,7 +50,8 @@ def reconcile_cost(n: int, d: int, *, seed: int = 6) -> dict[str, float]:
     t0 = time.perf_counter()
     initiator = Negentropy(a, FRAME, max_message_size=1 << 20)
     responder = Negentropy(b, FRAME, max_message_size=1 << 20)
-    msg: bytes | None = initiator.initiate()
+    msg: bytes | None = (initiator.initiate_whole_set() if opening == "whole set"
+                         else initiator.initiate())
     sent = received = rounds = 0
     have: set[bytes] = set()
     need: set[bytes] = set()
@@ -72,6 +79,7 @@ def run(ctx: Context) -> list[Row]:
     for d in ds:
         log(f"anti-entropy: N = {n:,}, d = {d:,}")
         cost = reconcile_cost(n, d)
+        ref = reconcile_cost(n, d, opening="reference")
         floor = d * 32
         ratio = f"{cost['bytes'] / full:.2%} of full list" + (
             f"; {cost['bytes'] / floor:.1f} × d·32 B" if floor else "")
@@ -79,7 +87,8 @@ def run(ctx: Context) -> list[Row]:
         rows.append(Row("anti-entropy", f"N = {n:,}, d = {d:,}: bytes (both ways)",
                         cost["bytes"], "B", "full id list", full, target,
                         note=f"{cost['rounds']} round trip(s), {cost['seconds'] * 1000:.0f} ms of CPU "
-                             "for both sides",
+                             f"for both sides; the reference's opening (`initiate()`): "
+                             f"{ref['bytes']:,} B, {ref['rounds']} round trip(s)",
                         ratio_override=ratio))
         rows.append(Row("anti-entropy", f"N = {n:,}, d = {d:,}: round trips", cost["rounds"], ""))
     return rows

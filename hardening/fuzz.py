@@ -7,6 +7,11 @@ Targets (each a `Target`: bytes in, `None` when the invariant holds, `Finding` w
 - `negentropy`: one message to the responder over a small storage (empty, the story's 24
   items, or 300 items with a 4096-byte frame limit). Invariant: a reply or `NegentropyError`;
   the reply respects the frame limit and is itself a well-formed message.
+- `negentropy_initiator`: the same storages as initiator (opened with `initiate()`, with
+  `initiate_whole_set()` as sync.py does, or resumed), fed one reply from a hostile
+  responder. Invariant: `(next message, have, need)` or `NegentropyError`; the next message
+  respects the frame limit and is bounded by the reply's size and ours (memory stays bounded),
+  `have` names only ids we hold, `need` only ids the reply sent.
 - `peer_batch`: the bytes as the JSON Lines of a peer batch, to `ChapterNode.receive` on a
   store holding part of the story. Invariant: one outcome per line, no exception, and every
   event stored is one the kit signed (0 events stored from bad input).
@@ -40,7 +45,7 @@ from typing import Any
 
 __all__ = ["TARGETS", "Finding", "Target", "make_target", "seeds", "mutate", "run"]
 
-TARGETS = ("parse_event", "negentropy", "peer_batch", "signed_event")
+TARGETS = ("parse_event", "negentropy", "negentropy_initiator", "peer_batch", "signed_event")
 DICTIONARY = [
     '"v"', '"federation"', '"type"', '"chapter"', '"author"', '"created_at"', '"body"', '"sig"',
     '"proposal"', '"vote"', '"seal"', '"veto"', '"member"', '"comment"', '"delegation"',
@@ -100,6 +105,16 @@ def seeds(target: str) -> list[bytes]:
     from node.federation.negentropy import Negentropy
 
     out = []
+    if target == "negentropy_initiator":
+        # selector byte (storage, opening), then a genuine reply to that opening
+        for i, (storage, limit) in enumerate(storages):
+            for opening in range(2):
+                ne = Negentropy(storage, limit)
+                msg = ne.initiate_whole_set() if opening else ne.initiate()
+                for other, other_limit in storages:
+                    reply = Negentropy(other, other_limit).reconcile_responder(msg)
+                    out.append(bytes([i + len(storages) * opening]) + reply)
+        return out
     for storage, limit in storages:
         msg = Negentropy(storage, limit).initiate()
         out.append(bytes([len(out) % 3]) + msg)
@@ -143,6 +158,8 @@ def make_target(name: str) -> tuple[Target, Callable[[], None]]:
         return _parse_target(kit), lambda: None
     if name == "negentropy":
         return _negentropy_target(), lambda: None
+    if name == "negentropy_initiator":
+        return _negentropy_initiator_target(), lambda: None
     if name in ("peer_batch", "signed_event"):
         return _node_target(kit, signed=name == "signed_event")
     raise ValueError(f"unknown target {name}")
@@ -234,6 +251,64 @@ def _negentropy_target() -> Target:
                            f"{e} for message {data[:80].hex()}")
         except Exception as e:
             return _crash(e)
+        return None
+
+    return target
+
+
+def _negentropy_initiator_target() -> Target:
+    from node.federation.negentropy import ID_SIZE, Negentropy, NegentropyError
+
+    storages = _storages()
+    held = [set(s.ids(0, s.size())) for s, _ in storages]
+
+    def target(data: bytes) -> Finding | None:
+        if not data:
+            return None
+        which = data[0] % len(storages)
+        opening = data[0] // len(storages) % 3  # initiate(), initiate_whole_set(), resumed
+        storage, limit = storages[which]
+        ne = Negentropy(storage, limit)
+        if opening == 0:
+            ne.initiate()
+        elif opening == 1:
+            ne.initiate_whole_set()
+        else:
+            ne.set_initiator()
+        reply = data[1:]
+        try:
+            msg, have, need = ne.reconcile_initiator(reply)
+        except NegentropyError:
+            return None
+        except Exception as e:
+            return _crash(e)
+        ours = held[which]
+        if msg is not None and (not isinstance(msg, bytes) or not msg):
+            return Finding("invariant", "initiator returned a message that is not bytes",
+                           repr(msg)[:200])
+        if msg is not None and limit and len(msg) > limit:
+            return Finding("invariant", "next message over the frame size limit",
+                           f"{len(msg)} > {limit}")
+        # each reply range costs at most one split (16 bounds + fingerprints, < 1 KiB) or an
+        # IdList of our items, and the ranges cut our set into disjoint intervals
+        if msg is not None and len(msg) > 64 * len(reply) + 64 * storage.size() + 64:
+            return Finding("invariant", "next message out of proportion to the reply",
+                           f"{len(msg)} bytes for a {len(reply)}-byte reply")
+        if not set(have) <= ours or len(have) > len(ours):
+            return Finding("invariant", "have names an id we do not hold", reply[:80].hex())
+        # (a hostile IdList may name an id we hold outside its range, as with the reference:
+        # fetching it again is a duplicate, so only "named by the reply" is required)
+        if len(need) > len(reply) // ID_SIZE or any(id not in reply for id in need):
+            return Finding("invariant", "need names an id the reply did not send",
+                           reply[:80].hex())
+        if msg is not None:
+            try:  # what we send next must be a message any responder can parse
+                Negentropy(storage, limit).reconcile_responder(msg)
+            except NegentropyError as e:
+                return Finding("invariant", "the initiator's next message is not well-formed",
+                               f"{e} for reply {reply[:80].hex()}")
+            except Exception as e:
+                return _crash(e)
         return None
 
     return target
@@ -583,7 +658,8 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
             data = meta.with_suffix(".input").read_bytes()
             if info["bug"] is None:
                 door = {"parse_event": "event", "peer_batch": "batch", "signed_event": "batch",
-                        "negentropy": "negentropy"}[name]
+                        "negentropy": "negentropy",
+                        "negentropy_initiator": "negentropy_initiator"}[name]
                 regressions.save(f"fuzz-{meta.stem}", data, door=door, expect="refused",
                                  bug=None, found_by=f"campaign 1 (atheris, {name})")
         libfuzzer_crash = "==ERROR" in log_text or "Uncaught Python exception" in log_text
@@ -606,6 +682,8 @@ _TRIED = {
     "parse_event": "bytes → event (`parse_event`)",
     "negentropy": "Negentropy messages to `reconcile_responder` over 3 storages (0, 24, 300 items; "
                   "no limit and a 4,096-byte frame limit)",
+    "negentropy_initiator": "hostile replies to `reconcile_initiator` over the same 3 storages, "
+                            "after `initiate()`, `initiate_whole_set()` or a resumed session",
     "peer_batch": "peer batches (JSON Lines) to `ChapterNode.receive` on a store holding half "
                   "the story",
     "signed_event": "arbitrary JSON completed into a correctly signed envelope, received from a "

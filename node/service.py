@@ -53,6 +53,9 @@ def wall_clock_ms() -> int:
 
 # Negentropy frames we send (256 KiB); we parse replies up to 4 times that.
 NEGENTROPY_FRAME_LIMIT = 256 * 1024
+# Events stored since the Negentropy item set was built, merged into it later; past this many
+# (~11 MB of tuples, a catch-up) rebuilding from the store is cheaper.
+_MAX_PENDING_ITEMS = 65_536
 # Lines of a peer batch handled between two pauses of `receive_steps` (~20-50 ms of work).
 RECEIVE_STEP = 250
 # A peer accepts batches of up to 16 MiB (federation/api.py); stay well under it.
@@ -97,6 +100,7 @@ class ChapterNode:
             store.set_meta("feed_epoch", epoch)
         self.feed_epoch = epoch
         self._items_cache: VectorStorage | None = None
+        self._items_pending: list[tuple[int, bytes]] = []  # stored since the cache was built
         self._charter_ms = parse_ms(charter.created_at)
 
     # --- registry -------------------------------------------------------------------------
@@ -276,7 +280,16 @@ class ChapterNode:
     def _stored(self, events: list[Event], origin: str) -> None:
         if not events:
             return
-        self._items_cache = None
+        if self._items_cache is not None:
+            # merged into the cached item set when a reconciliation next needs it; a long
+            # catch-up would hold too many: then the next one rebuilds from the store
+            if len(self._items_pending) + len(events) > _MAX_PENDING_ITEMS:
+                self._items_cache = None
+                self._items_pending = []
+            else:
+                # the item Store.reconciliation_items gives for the event
+                self._items_pending.extend(
+                    (max(0, e.created_ms // 1000), bytes.fromhex(e.id)) for e in events)
         self._notify("stored", origin, len(events))
         for callback in self.on_stored:
             callback()
@@ -364,10 +377,17 @@ class ChapterNode:
                           ).reconcile_responder(message)
 
     def _items(self) -> VectorStorage:
+        """Every event held as a packed Negentropy item set (40 bytes per event).
+
+        Built once from the store (sorted by SQLite, streamed into the buffer), then kept
+        current by merging what was stored since: a copy of the buffer instead of a rebuild.
+        """
         if self._items_cache is None:
-            storage = VectorStorage(self.store.reconciliation_items())
-            storage.seal()
-            self._items_cache = storage
+            self._items_cache = VectorStorage.from_sorted(self.store.reconciliation_items())
+            self._items_pending = []
+        elif self._items_pending:
+            self._items_cache = self._items_cache.with_items(self._items_pending)
+            self._items_pending = []
         return self._items_cache
 
     def note_reconciled(self, peer: str, rounds: int, have: int, need: int) -> None:

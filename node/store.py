@@ -342,10 +342,17 @@ class Store:
         for r in self.db.execute("select canonical, created_ms from events order by created_at, id"):
             yield event_from_stored(r[0], r[1])
 
-    def reconciliation_items(self) -> list[tuple[int, bytes]]:
-        """(created_at in whole seconds, raw id) for every event: the Negentropy item set."""
-        return [(max(0, r[0] // 1000), bytes.fromhex(r[1])) for r in self.db.execute(
-            "select created_ms, id from events")]
+    def reconciliation_items(self) -> Iterator[tuple[int, bytes]]:
+        """(created_at in whole seconds, raw id) for every event: the Negentropy item set.
+
+        Streamed in Negentropy's order (timestamp, then id: lowercase hex sorts as the raw
+        bytes), sorted by SQLite, so a caller can pack them as they come. Timestamps before
+        1970 count as 0 (SQLite's `/` truncates where Python's `//` floors: both give 0 there).
+        """
+        fromhex = bytes.fromhex
+        for timestamp, id in self.db.conn.execute(
+                "select max(0, created_ms / 1000) as t, id from events order by t, id"):
+            yield timestamp, fromhex(id)
 
     # --- sealed id lists --------------------------------------------------------------
 

@@ -10,7 +10,9 @@ SERVER_CMD defaults to CLIENT_CMD. For every scenario below it writes `NAME.clie
 `NAME.client.out`, `NAME.server.in` and `NAME.server.out`: exactly the lines each process read
 and printed, driven the way the reference driver `test/fuzz.pl` drives them (items, `seal`,
 `initiate` to the client, then every `msg` forwarded to the other side until the client prints
-`done`). `frame_size_limits.json` records the FRAMESIZELIMIT each process ran with. Item sets
+`done`). The `wholeset-*` scenarios drive SERVER_CMD with our own initiator opening with one
+whole-set fingerprint (`Negentropy.initiate_whole_set`, run from the repository so `node` is
+importable) and record the server's side only. `frame_size_limits.json` records the FRAMESIZELIMIT each process ran with. Item sets
 come from `random.Random(seed)`, so the inputs are the same on every run.
 """
 
@@ -139,6 +141,57 @@ def run(s: Scenario, client_cmd: str, server_cmd: str, outdir: Path) -> None:
     write(outdir, s.name, client, server)
 
 
+# Our initiator opening with one whole-set fingerprint (`initiate_whole_set`, what sync.py
+# sends) against SERVER_CMD: only the server's side is a harness, so only it is recorded.
+WHOLE_SET_SCENARIOS = [
+    Scenario("wholeset-equal", seed=6, shared=500, client_only=0, server_only=0, ts_spread=300),
+    Scenario("wholeset-split", seed=3, shared=600, client_only=6, server_only=5, ts_spread=40),
+    Scenario(
+        "wholeset-framelimit",
+        seed=4,
+        shared=150,
+        client_only=180,
+        server_only=180,
+        ts_spread=300,
+        client_limit=4096,
+        server_limit=4096,
+    ),
+]
+
+
+def run_whole_set(s: Scenario, server_cmd: str, outdir: Path) -> None:
+    from node.federation.negentropy import Negentropy, VectorStorage
+
+    client_items, server_items = items(s)
+    storage = VectorStorage()
+    for line in client_items:
+        _, ts, id_hex = line.split(",")
+        storage.insert(int(ts), bytes.fromhex(id_hex))
+    storage.seal()
+    client = Negentropy(storage, s.client_limit)
+    server = Side(server_cmd, s.server_limit)
+    for line in server_items:
+        server.send(line)
+    server.send("seal")
+    have: set[bytes] = set()
+    need: set[bytes] = set()
+    msg: bytes | None = client.initiate_whole_set()
+    while msg is not None:
+        server.send(f"msg,{msg.hex()}")
+        reply = server.recv()
+        if not reply.startswith("msg,"):
+            raise RuntimeError(f"unexpected server line {reply!r}")
+        msg, h, n = client.reconcile_initiator(bytes.fromhex(reply[4:]))
+        have.update(h)
+        need.update(n)
+    server.close()
+    ours = {bytes.fromhex(line.split(",")[2]) for line in client_items}
+    theirs = {bytes.fromhex(line.split(",")[2]) for line in server_items}
+    if have != ours - theirs or need != theirs - ours:
+        raise RuntimeError(f"{s.name}: the whole-set opening did not find the difference")
+    write(outdir, s.name, None, server)
+
+
 def run_protoversion(server_cmd: str, outdir: Path) -> None:
     """Mirror of the reference's test/protoversion.pl: a v2 message gets the 0x61 reply."""
     server = Side(server_cmd, 0)
@@ -174,6 +227,8 @@ def main(argv: list[str]) -> int:
     for s in SCENARIOS:
         run(s, client_cmd, server_cmd, outdir)
     run_protoversion(server_cmd, outdir)
+    for s in WHOLE_SET_SCENARIOS:
+        run_whole_set(s, server_cmd, outdir)
     text = json.dumps(dict(sorted(LIMITS.items())), indent=2) + "\n"
     (outdir / "frame_size_limits.json").write_text(text)
     return 0
