@@ -1,6 +1,6 @@
-"""Campaign 7: kill -9 during ingest.
+"""Campaign 7: kill -9 during ingest, during concurrent client writes and around sealing.
 
-Loop: start Paris's node; Rome (a registered peer) sends a batch of fresh, valid events
+Peer batches. Loop: start Paris's node; Rome (a registered peer) sends a batch of fresh, valid events
 (endorsements of one action proposal: no registry-relevant event, so the batch is one
 transaction); at a random moment in the ingest, kill -9; start the node again. Then:
 `PRAGMA integrity_check` is `ok`; the batch landed whole or not at all (0 partial batches);
@@ -8,6 +8,17 @@ a batch the node acknowledged (200) is all there (0 acknowledged events lost); t
 redelivers the batch (as a peer does after a failed push) and the store holds every event
 exactly once. Finally Paris pushes its whole store to Rome after one more kill mid-push:
 Rome holds every event once.
+
+Client writes (`client_loops`): clients submit fresh acts to Paris concurrently
+(`POST /api/v1/events`, which commits concurrent requests together); kill -9 at a random
+moment; restart. Every act answered 201 or 200 before the kill is held after it (0
+acknowledged acts lost), and integrity_check is ok.
+
+Sealing (`seal_loops`): Paris and Rome hold a consent proposal with a few thousand acts;
+Paris is killed at a random moment around closes_at + grace (before, while or after it seals
+them) and restarted. Paris then holds exactly one seal of its own for the proposal, with its
+sealed id list (a restart must neither lose a seal it published nor sign a second, different
+one: that would be equivocation), and both nodes report the same final tally_hash.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from node.times import format_ms
 from .live import CONNECTORS, Reply, federation, peer_request, request
 from .report import Failure, Result
 
-__all__ = ["run", "loops"]
+__all__ = ["run", "loops", "client_loops", "seal_loops"]
 
 PEER_TIMEOUT_S = 10.0  # SyncSettings.request_timeout_s: a peer gives up on a batch after this
 
@@ -195,6 +206,157 @@ def loops(n_loops: int, batch: int, seed: int,
     return stats, problems
 
 
+def client_loops(n_loops: int, clients: int, seed: int,
+                 progress: Callable[[str], None] = print) -> tuple[dict[str, int], list[str]]:
+    """kill -9 while `clients` threads submit acts; every acknowledged act must survive."""
+    rng = random.Random(seed)
+    stats = {"client_loops": 0, "client_acked": 0, "client_unanswered": 0}
+    problems: list[str] = []
+    with federation(("paris", "rome"), start=("paris",)) as fed:
+        assert fed.charter is not None
+        port = fed.nodes["paris"].port
+        proposal = sign_event(federation=fed.charter.id, type="proposal", chapter="paris",
+                              created_at=format_ms(int(time.time() * 1000)),
+                              body={"title": "Target", "text": "", "kind": "action"},
+                              signing_key=CONNECTORS[0].key)
+        assert request(port, "POST", "/api/v1/events", proposal.canonical).status == 201
+        for loop in range(n_loops):
+            acked: set[str] = set()  # two clients can sign the same act in the same ms: one id
+            unanswered = [0]
+            stop = threading.Event()
+            lock = threading.Lock()
+
+            def client(who: int) -> None:
+                person = CONNECTORS[who % 2]  # Paris's Connectors; any would do
+                serial = 0
+                while not stop.is_set():
+                    serial += 1
+                    ev = sign_event(federation=fed.charter.id, type="endorse", chapter="paris",
+                                    created_at=format_ms(int(time.time() * 1000)),
+                                    body={"proposal": proposal.id}, signing_key=person.key)
+                    try:
+                        reply = request(port, "POST", "/api/v1/events", ev.canonical, timeout=5)
+                    except OSError:
+                        with lock:
+                            unanswered[0] += 1
+                        return  # the node is gone
+                    if reply.status in (200, 201):
+                        with lock:
+                            acked.add(ev.id)
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+            for t in threads:
+                t.start()
+            time.sleep(rng.uniform(0.3, 1.5))
+            fed.kill("paris")
+            stop.set()
+            for t in threads:
+                t.join(30)
+            stats["client_loops"] += 1
+            stats["client_acked"] += len(acked)
+            stats["client_unanswered"] += unanswered[0]
+            took = _restart(fed, "paris")
+            if took == float("inf"):
+                problems.append(f"client loop {loop}: the node did not come back; its log "
+                                f"ends: {_log_tail(fed, 'paris')}")
+                break
+            check = _integrity(fed, "paris")
+            if check != "ok":
+                problems.append(f"client loop {loop}: integrity_check says {check}")
+            held = _count(fed, "paris", sorted(acked))
+            if held != len(acked):
+                problems.append(f"client loop {loop}: {len(acked) - held} of {len(acked)} "
+                                "acknowledged acts lost")
+            if loop % 5 == 4:
+                progress(f"kill -9 during client writes: {loop + 1} loops, {stats}")
+    return stats, problems
+
+
+SEAL_ACTS = 3_000  # enough that sealing (act set, tally, Merkle root) takes a while
+
+
+def seal_loops(n_loops: int, seed: int,
+               progress: Callable[[str], None] = print) -> tuple[dict[str, int], list[str]]:
+    """kill -9 around closes_at + grace; one seal per chapter, one final tally_hash."""
+    rng = random.Random(seed)
+    stats = {"seal_loops": 0, "killed_before_seal": 0, "killed_after_seal": 0}
+    problems: list[str] = []
+    with federation(("paris", "rome"), start=("paris", "rome")) as fed:
+        assert fed.charter is not None
+        grace_ms = int(fed.charter.rules.grace_ms)
+        paris, rome = fed.nodes["paris"], fed.nodes["rome"]
+        for loop in range(n_loops):
+            # all dated in the past, so Rome can relay them now whatever the clocks say
+            now = int(time.time() * 1000) - 3_000
+            close = now + fed.charter.rules.min_open_ms + 2_500
+            proposal = sign_event(federation=fed.charter.id, type="proposal", chapter="paris",
+                                  created_at=format_ms(now),
+                                  body={"title": f"Sealed {loop}", "text": "", "kind": "consent",
+                                        "closes_at": format_ms(close)},
+                                  signing_key=CONNECTORS[0].key)
+            acts = [sign_event(federation=fed.charter.id, type="endorse", chapter="rome",
+                               created_at=format_ms(now + 1 + i % 1_000),
+                               body={"proposal": proposal.id},
+                               signing_key=CONNECTORS[2 + i % 2].key).canonical
+                    for i in range(SEAL_ACTS)]
+            veto = sign_event(federation=fed.charter.id, type="veto", chapter="rome",
+                              created_at=format_ms(now + 2_000), body={
+                                  "proposal": proposal.id, "reason": "a strong objection"},
+                              signing_key=CONNECTORS[2].key).canonical
+            reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
+                                 b"\n".join([proposal.canonical, *acts, veto]), timeout=60)
+            assert reply.status == 200, reply.body[:200]
+            # the node seals on its first duty round after closes_at + grace
+            kill_at = close + grace_ms + rng.uniform(-600, 600)
+            time.sleep(max(0.0, kill_at / 1000 - time.time()))
+            fed.kill("paris")
+            stats["seal_loops"] += 1
+            if _own_seals(fed, proposal.id):
+                stats["killed_after_seal"] += 1
+            else:
+                stats["killed_before_seal"] += 1
+            if _restart(fed, "paris") == float("inf"):
+                problems.append(f"seal loop {loop}: the node did not come back; its log ends: "
+                                f"{_log_tail(fed, 'paris')}")
+                break
+
+            def both_final() -> bool:
+                return all(fed.proposal(s, proposal.id)["final"] for s in ("paris", "rome"))
+
+            if not fed.wait_for(both_final, 30, 0.3):
+                problems.append(f"seal loop {loop}: not final at both nodes after 30 s")
+                continue
+            reports = {s: fed.proposal(s, proposal.id) for s in ("paris", "rome")}
+            hashes = {s: r["tally_hash"] for s, r in reports.items()}
+            if len(set(hashes.values())) != 1:
+                problems.append(f"seal loop {loop}: final tally_hash differs: {hashes}")
+            own = _own_seals(fed, proposal.id)
+            if len(own) != 1:
+                problems.append(f"seal loop {loop}: Paris holds {len(own)} seals of its own")
+            elif not own[0][1]:
+                problems.append(f"seal loop {loop}: Paris's seal has no sealed id list")
+            for s, r in reports.items():
+                if r["equivocations"]:
+                    problems.append(f"seal loop {loop}: {s} reports equivocation "
+                                    f"{r['equivocations']}")
+            if _integrity(fed, "paris") != "ok":
+                problems.append(f"seal loop {loop}: integrity_check is not ok")
+            if loop % 5 == 4:
+                progress(f"kill -9 around sealing: {loop + 1} loops, {stats}")
+    return stats, problems
+
+
+def _own_seals(fed, proposal_id: str) -> list[tuple[str, bool]]:
+    """(seal id, whether its sealed list is held) for Paris's own seals of the proposal."""
+    db = _db(fed, "paris")
+    try:
+        return [(sid, listed) for sid, listed in db.execute(
+            "select e.id, s.seal is not null from events e left join sealed s on s.seal = e.id "
+            "where e.type = 'seal' and e.proposal = ? and e.chapter = 'paris'", [proposal_id])]
+    finally:
+        db.close()
+
+
 def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = print) -> Result:
     started = time.monotonic()
     n = max(3, int(50 * scale))
@@ -204,24 +366,36 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
     # a huge act set (campaign 6's business), not crash safety
     stats: dict[str, int] = {}
     problems: list[str] = []
-    for r in range(0, n, 10):
-        s, p = loops(min(10, n - r), batch, seed + r, progress)
-        problems += [f"round {r // 10}: {x}" for x in p]
+
+    def add(s: dict[str, int], p: list[str], label: str) -> None:
+        problems.extend(f"{label}: {x}" for x in p)
         for k, v in s.items():
             stats[k] = max(stats.get(k, 0), v) if k.startswith("slowest") else stats.get(k, 0) + v
+
+    for r in range(0, n, 10):
+        add(*loops(min(10, n - r), batch, seed + r, progress), f"round {r // 10}")
+    add(*client_loops(max(2, int(20 * scale)), 16, seed, progress), "client writes")
+    add(*seal_loops(max(2, int(10 * scale)), seed, progress), "sealing")
     return Result(
-        number=7, name="kill -9 during ingest",
+        number=7, name="kill -9 during ingest, client writes and sealing",
         tried=f"{stats['loops']} loops: a peer batch of {batch:,} fresh events, kill -9 at a "
               "random moment of its ingest, restart, integrity check, redelivery (rounds of 10 "
               "loops on a fresh federation); after each round a push of the whole store "
-              f"({stats.get('pushed', 0):,} events in all) killed mid-way and resumed",
-        count=stats["loops"],
+              f"({stats.get('pushed', 0):,} events in all) killed mid-way and resumed; "
+              f"{stats['client_loops']} loops of 16 clients submitting acts concurrently, "
+              f"kill -9 at a random moment; {stats['seal_loops']} loops killing a node around "
+              f"closes_at + grace of a proposal with {SEAL_ACTS:,} acts",
+        count=stats["loops"] + stats["client_loops"] + stats["seal_loops"],
         held=(f"integrity_check ok every time; {stats['whole']} batches whole, {stats['none']} "
               f"absent, 0 partial; {stats['acked_batches']} acknowledged batches all kept; "
               f"slowest restart {stats.get('slowest_restart_ms', 0) / 1000:.1f} s; "
               "redelivery stored each event once (slowest "
               f"{stats.get('slowest_redelivery_ms', 0) / 1000:.1f} s); the resumed push left 0 "
-              "duplicates"
+              f"duplicates; {stats['client_acked']:,} acknowledged client acts all kept "
+              f"({stats['client_unanswered']} cut off unanswered by the kill); "
+              f"{stats['killed_before_seal']} kills before and {stats['killed_after_seal']} "
+              "after the node sealed: one seal of its own with its list each time, one final "
+              "tally_hash at both nodes, no equivocation"
               if not problems else f"{len(problems)} problems"),
         failures=[Failure(p, 1) for p in problems],
         seconds=time.monotonic() - started,
