@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "Finding", "Target", "make_target", "seeds", "mutate", "run"]
+__all__ = ["TARGETS", "Finding", "Target", "initiator_invariant", "make_target", "seeds", "mutate", "run"]
 
 TARGETS = ("parse_event", "negentropy", "negentropy_initiator", "peer_batch", "signed_event")
 DICTIONARY = [
@@ -159,7 +159,7 @@ def make_target(name: str) -> tuple[Target, Callable[[], None]]:
     if name == "negentropy":
         return _negentropy_target(), lambda: None
     if name == "negentropy_initiator":
-        return _negentropy_initiator_target(), lambda: None
+        return initiator_invariant(), lambda: None
     if name in ("peer_batch", "signed_event"):
         return _node_target(kit, signed=name == "signed_event")
     raise ValueError(f"unknown target {name}")
@@ -256,7 +256,8 @@ def _negentropy_target() -> Target:
     return target
 
 
-def _negentropy_initiator_target() -> Target:
+def initiator_invariant() -> Target:
+    """Campaign 1's judge of a hostile reply to our initiator (also replays regressions)."""
     from node.federation.negentropy import ID_SIZE, Negentropy, NegentropyError
 
     storages = _storages()

@@ -4,7 +4,9 @@
 
 - `door` is where the input goes: `event` (the file is one untrusted input, sent through
   `parse_event` and as a one-line peer batch), `batch` (the file's lines are one peer batch),
-  `negentropy` (the file is one message for the responder over the kit's story).
+  `negentropy` (the file is one message for the responder over the kit's story),
+  `negentropy_initiator` (a selector byte, then a hostile reply for the initiator: campaign
+  1's invariant over the same storages).
 - `expect` is `refused:<code>`, `refused` (any specific refusal, never a crash), `accepted`,
   or `no_crash` (each line gets its outcome, whatever it is, and nothing raises).
 - `bug` names an entry of `hardening.known.KNOWN_BUGS`; while that bug is open the replay is
@@ -95,6 +97,12 @@ def replay(entry: Entry, kit: Kit, node: InProcessNode) -> list[str]:
                 problems.append("refused a message that should be answered")
         except Exception as e:
             problems.append(f"crash: {type(e).__name__}: {str(e)[:100]}")
+    elif entry.door == "negentropy_initiator":
+        from .fuzz import initiator_invariant  # fuzz saves regressions: import it late
+
+        finding = initiator_invariant()(data)
+        if finding is not None:
+            problems.append(f"{finding.kind}: {finding.signature}")
     else:
         problems.append(f"unknown door {entry.door}")
     return problems
