@@ -33,6 +33,7 @@ BENCHMARKS = {
     "catch-up": "bench.catchup",
     "anti-entropy": "bench.antientropy",
     "convergence": "bench.convergence",
+    "startup-memory": "bench.bigstore",
     "scale": "bench.scale",
 }
 

@@ -1,174 +1,185 @@
-"""A node holding a large store: startup time and peak memory while serving and syncing.
+"""Scale: the real protocol code over the in-memory network, 100 to 10,000 simulated nodes.
 
-The store: N signed events (the ingest workload: votes, delegations and comments on one vote
-proposal), written straight into a fresh node's store with `Store.insert_events` in large
-batches (ingest itself is measured elsewhere; here only the result matters). Then:
+Each node is a real `ChapterNode` (its own in-memory SQLite store) whose `Federation` syncs
+through `LocalNetwork` (node/devsim.py): the same push, pull and ingest code and the same peer
+endpoint core as over HTTP, without sockets or signatures. Every node syncs with k = 3
+chapters drawn by the `peers = 3` setting (rendezvous hashing from its node key), so the links
+form a random 3-out graph; each link carries events both ways (the node pushes to its peer and
+pulls from it).
 
-- startup: `python -m node run` until it answers `GET /healthz`, and until `GET /api/v1/status`
-  (which counts the events) answers;
-- serving and syncing: a peer (signed requests, RFC 9421) reads 20 pages of the changes feed,
-  fetches 2,000 events by id, and runs one whole Negentropy reconciliation against the node as
-  responder (the peer lacks 1,000 of the events); clients read the status;
-- memory: the node process's peak RSS (`VmHWM`) at the end, beside the bytes of raw
-  (canonical) event data the store holds.
+E action proposals are submitted at random nodes (a chapter's Connector signs each, so every
+node takes them at once), then rounds are stepped until every node holds every event.
+
+A round is one hop (`Simulation.hop_round`): every node does one peer round (push, then pull)
+with each of its k peers, but each node's feed and outbox are held at what it held when the
+round began, so an event received during a round leaves its node only in the next one. So the
+order nodes are stepped in does not matter, and the rounds counted are the synchronous rounds
+of a gossip flood: the farthest distance, over the link graph, from an event's first node to
+any node. The benchmark also computes that distance by breadth-first search over the drawn
+graph (what the code should achieve exactly) and gives log_3 N and log_2 N beside it.
+Anti-entropy (Negentropy) is off: it is the repair path, measured in anti-entropy.
+
+Messages are the requests nodes send each other (every round each node polls each of its k
+peers' feeds, and pushes when it has something new): per event per node over the whole run,
+and per node per round. Event copies are event lines moved (pushed or pulled): every node
+needs each event once. A push-only flood over a k-out graph sends each event k times per node;
+here each link moves an event at most once each way and a node has ~2k links (the k it chose
+and ~k that chose it), so a node receives at most ~2k copies of each event.
+
+Each size runs in its own process (`python -m bench.scale N E`), so its peak RSS is its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
 import tempfile
 import time
-import urllib.request
+from collections import deque
 from pathlib import Path
-
-import aiohttp
-from yarl import URL
+from typing import Any
 
 from .common import Context, Row, log
-from .ingest import devcluster_federation
-from .workload import make_workload
 
-__all__ = ["run"]
+__all__ = ["run", "simulate"]
 
-
-def _peak_rss(pid: int) -> tuple[int, int]:
-    """(VmHWM, VmRSS) in bytes of a live process."""
-    values = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(("VmHWM:", "VmRSS:")):
-                key, value = line.split(":", 1)
-                values[key] = int(value.split()[0]) * 1024
-    return values.get("VmHWM", 0), values.get("VmRSS", 0)
+K = 3
 
 
-def _fill(data_dir: Path, events: list[bytes]) -> int:
-    from node.datadir import DataDir
-    from node.events import event_from_stored
+def _eccentricity(adjacency: dict[str, set[str]], source: str) -> int:
+    """Hops from `source` to the farthest node (-1 if some node is unreachable)."""
+    seen = {source: 0}
+    queue = deque([source])
+    while queue:
+        here = queue.popleft()
+        for there in adjacency[here]:
+            if there not in seen:
+                seen[there] = seen[here] + 1
+                queue.append(there)
+    return max(seen.values()) if len(seen) == len(adjacency) else -1
 
-    store = DataDir(data_dir).store()
-    now = int(time.time() * 1000)
-    for i in range(0, len(events), 10_000):
-        store.insert_events([event_from_stored(raw) for raw in events[i:i + 10_000]],
-                            origin="seed", received_ms=now)
-    count = store.count()
-    store.close()
-    return count
+
+async def _simulate(nodes: int, events: int, seed: int) -> dict[str, Any]:
+    from node.devsim import Simulation
+    from node.federation.sync import SyncSettings
+
+    rng = random.Random(seed)
+    slugs = [f"c{i:05d}" for i in range(nodes)]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        sim = Simulation.build(Path(tmp), slugs, seed=seed, memory=True,
+                               settings=SyncSettings(peers=K, batch_size=500))
+        built = time.perf_counter() - t0
+        t_draw = time.perf_counter()
+        adjacency: dict[str, set[str]] = {s: set() for s in slugs}
+        for slug, federation in sim.federations.items():
+            for peer in federation.peers():
+                adjacency[slug].add(peer)
+                adjacency[peer].add(slug)
+        drawn = time.perf_counter() - t_draw  # each node's first peers() draws its k peers
+        sources = [rng.choice(slugs) for _ in range(events)]
+        for i, via in enumerate(sources):
+            sim.submit(via, sim.sign(f"connector-{via}", "proposal",
+                                     {"title": f"Action {i}", "text": "", "kind": "action"},
+                                     chapter=via, at_ms=sim.clock.now_ms - 60_000 + i))
+        predicted = max(_eccentricity(adjacency, s) for s in set(sources))
+        stores = [node.store for node in sim.nodes.values()]
+
+        def held() -> list[int]:
+            return [s.db.execute("select count(*) from events").fetchone()[0] for s in stores]
+
+        coverage = []  # share of (node, event) pairs held after each round
+        t1 = time.perf_counter()
+        counts = held()
+        max_rounds = 4 * max(predicted, 1) + 10
+        while min(counts) < events and sim.rounds < max_rounds:
+            await sim.hop_round()
+            counts = held()
+            coverage.append(sum(counts) / (nodes * events))
+        stepped = time.perf_counter() - t1
+        traffic = dict(sim.network.traffic)  # type: ignore[attr-defined]
+        errors = len(sim.network.errors)
+        sim.close()
+    return {
+        "nodes": nodes, "events": events, "k": K, "rounds": sim.rounds,
+        "converged": min(counts) >= events, "predicted_rounds": predicted,
+        "coverage": coverage, "traffic": traffic, "errors": errors,
+        "build_s": built, "draw_s": drawn, "rounds_s": stepped,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
 
 
-async def _as_peer(url: str, seed: bytes, items: list[tuple[int, bytes]], ids: list[str],
-                   pages: int) -> dict[str, float]:
-    from node.federation.httpsig import sign_request
-    from node.federation.negentropy import Negentropy, VectorStorage
+def simulate(nodes: int, events: int, seed: int = 6) -> dict[str, Any]:
+    return asyncio.run(_simulate(nodes, events, seed))
 
-    async def call(session: aiohttp.ClientSession, method: str, path: str,
-                   body: bytes = b"", ctype: str = "application/json") -> bytes:
-        target = url + path
-        headers = sign_request(method, target, body, seed, now=time.time())
-        headers["Content-Type"] = ctype
-        async with session.request(method, URL(target, encoded=True), data=body,
-                                   headers=headers) as resp:
-            data = await resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"{path}: HTTP {resp.status} {data[:200]!r}")
-            return data
 
-    out: dict[str, float] = {}
-    async with aiohttp.ClientSession() as session:
-        t0 = time.perf_counter()
-        after = 0
-        for _ in range(pages):
-            async with session.get(url + "/healthz"):
-                pass
-            body = await call(session, "GET", f"/federation/v1/changes?after={after}&limit=5000")
-            after += body.count(b"\n")
-        out["feed_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for i in range(0, len(ids), 2000):
-            await call(session, "POST", "/federation/v1/fetch",
-                       json.dumps({"ids": ids[i:i + 2000]}).encode())
-        out["fetch_s"] = time.perf_counter() - t0
-        storage = VectorStorage(items)
-        storage.seal()
-        neg = Negentropy(storage, 256 * 1024, max_message_size=1 << 20)
-        msg: bytes | None = neg.initiate()
-        t0 = time.perf_counter()
-        rounds = need = 0
-        while msg is not None:
-            rounds += 1
-            reply = await call(session, "POST", "/federation/v1/negentropy", msg,
-                               "application/octet-stream")
-            msg, _, n = neg.reconcile_initiator(reply)
-            need += len(n)
-        out["reconcile_s"] = time.perf_counter() - t0
-        out["rounds"] = rounds
-        out["need"] = need
-    return out
+def _in_process(nodes: int, events: int, timeout_s: float) -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "bench.scale", str(nodes), str(events)],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise RuntimeError(f"{nodes} nodes: exit {done.returncode}: {done.stderr[-1500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _rows(r: dict[str, Any]) -> list[Row]:
+    n, e, k = r["nodes"], r["events"], r["k"]
+    t = r["traffic"]
+    name = f"{n:,} nodes, k = {k}, {e} events"
+    per_event_node = t.get("requests", 0) / (e * n)
+    per_round_node = t.get("requests", 0) / (max(r["rounds"], 1) * n)
+    copies = t.get("lines", 0) / (e * n)
+    moved = t.get("bytes_sent", 0) + t.get("bytes_received", 0)
+    coverage = ", ".join(f"{c:.0%}" for c in r["coverage"])
+    rounds_figure = f"{name}: rounds (hops) until every node holds every event"
+    if not r["converged"]:
+        rounds_figure += " (NOT converged)"
+    return [
+        Row("scale", rounds_figure, r["rounds"], "rounds", "log_3 N", math.log(n, k),
+            target="O(log N)",
+            note=(f"breadth-first search over the drawn graph predicts {r['predicted_rounds']} "
+                  f"(the farthest node from an event's first node); log_2 N = "
+                  f"{math.log2(n):.1f}; share of (node, event) pairs held after each round: "
+                  f"{coverage}; unexpected endpoint errors: {r['errors']}")),
+        Row("scale", f"{name}: messages (requests) per event per node", per_event_node, "",
+            "k", k, target="bounded",
+            note=(f"{t.get('requests', 0):,} requests in {r['rounds']} rounds: "
+                  f"{per_round_node:.2f} per node per round (k feed polls, plus pushes when "
+                  f"there is something new); {moved / (e * n):,.0f} bytes per event per node")),
+        Row("scale", f"{name}: event copies received per event per node", copies, "",
+            "2k (links per node)", 2 * k, target="≤ 2k",
+            note=("1 is the least possible (every node but the first needs each event once); "
+                  "a node has k links it chose and about k that chose it, and each link moves "
+                  "an event at most once each way: by push, or by pull when both ends already "
+                  "held it as the round began")),
+        Row("scale", f"{name}: wall time, build and rounds",
+            r["build_s"] + r["draw_s"] + r["rounds_s"], "s", target="a few minutes",
+            note=(f"build (stores, nodes) {r['build_s']:.1f} s; peer draws (N SHA-256 "
+                  f"ranks per node) {r['draw_s']:.1f} s; rounds "
+                  f"{r['rounds_s']:.1f} s, {r['rounds_s'] / max(r['rounds'], 1):.2f} s per "
+                  f"round; one process, one core")),
+        Row("scale", f"{name}: peak RSS", r["peak_rss_bytes"] / 2**20, "MiB",
+            target="fits the machine",
+            note=f"{r['peak_rss_bytes'] / n / 1024:,.0f} KiB per node"),
+    ]
 
 
 def run(ctx: Context) -> list[Row]:
-    from node.events import event_id
+    sizes = [(30, 5), (100, 10)] if ctx.smoke else [(100, 50), (1_000, 20), (10_000, 10)]
+    rows: list[Row] = []
+    for nodes, events in sizes:
+        log(f"scale: {nodes:,} simulated nodes, {events} events")
+        rows.extend(_rows(_in_process(nodes, events, timeout_s=ctx.seconds(900, 120))))
+    return rows
 
-    n = ctx.size(1_000_000, 2_000)
-    root = Path(tempfile.mkdtemp(dir=ctx.workdir, prefix="scale-"))
-    fed = None
-    try:
-        fed, seeds = devcluster_federation(root, ["paris", "rome"], 1000)
-        log(f"scale: signing {n:,} events")
-        t0 = time.monotonic()
-        workload = make_workload(n - 1, charter=fed.charter, seeds=seeds, opened_ago_ms=3_000_000)
-        log(f"scale: signed in {time.monotonic() - t0:.0f} s; writing the store")
-        t0 = time.monotonic()
-        held = _fill(fed.nodes["paris"].data_dir, workload.events)
-        log(f"scale: {held:,} events written in {time.monotonic() - t0:.0f} s")
-        raw_bytes = workload.raw_bytes
-        ids = [event_id(raw) for raw in workload.events[:: max(1, n // 2000)]][:2000]
-        created = [json.loads(raw)["created_at"] for raw in workload.events]
-        from node.times import parse_ms
 
-        items = [(parse_ms(c) // 1000, bytes.fromhex(event_id(raw)))
-                 for c, raw in zip(created, workload.events)]
-        items = items[: len(items) - min(1000, len(items) // 10)]  # the peer lacks the last ones
-        del workload, created
-        node = fed.nodes["paris"]
-        t0 = time.perf_counter()
-        fed.start("paris", wait=False)
-        deadline = time.monotonic() + ctx.seconds(120, 30)
-        while True:
-            try:
-                with urllib.request.urlopen(node.url + "/healthz", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the node did not answer /healthz") from None
-                time.sleep(0.02)
-        healthz_s = time.perf_counter() - t0
-        with urllib.request.urlopen(node.url + "/api/v1/status", timeout=60) as resp:
-            status = json.loads(resp.read())
-        status_s = time.perf_counter() - t0
-        assert status["events"] == held, status["events"]
-        assert node.process is not None
-        after_start = _peak_rss(node.process.pid)
-        log("scale: serving and syncing")
-        sync = asyncio.run(_as_peer(node.url, bytes(fed.nodes["rome"].key), items, ids,
-                                    pages=ctx.size(20, 3)))
-        peak, rss = _peak_rss(node.process.pid)
-        rows = [
-            Row("startup", f"`chapter-node run` on a {held:,}-event store until /healthz answers",
-                healthz_s, "s", target="< 2 s",
-                note=f"/api/v1/status (counts the events) answered after {status_s:.2f} s"),
-            Row("memory", f"peak RSS of a node holding {held:,} events, serving and syncing",
-                peak / 2**20, "MiB", "raw event data held (MiB)", raw_bytes / 2**20, "< 200 MB",
-                ratio_override=f"{peak / raw_bytes:.2f} × raw data",
-                note=(f"RSS after startup {after_start[1] / 2**20:.0f} MiB; one Negentropy "
-                      f"reconciliation as responder took {sync['reconcile_s']:.1f} s over "
-                      f"{sync['rounds']:.0f} round trips ({sync['need']:.0f} ids found); "
-                      f"changes feed {sync['feed_s']:.1f} s, fetch {sync['fetch_s']:.1f} s")),
-        ]
-        return rows
-    finally:
-        if fed is not None:
-            fed.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
+if __name__ == "__main__":
+    print(json.dumps(simulate(int(sys.argv[1]), int(sys.argv[2]))))

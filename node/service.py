@@ -18,7 +18,8 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from .merkle import acts_root
 from .store import Store
 from .times import format_ms, parse_ms
 
-__all__ = ["ChapterNode", "Clock", "Outcome", "OUTBOX_BATCH_BYTES", "wall_clock_ms"]
+__all__ = ["ChapterNode", "Clock", "Outcome", "OUTBOX_BATCH_BYTES", "PeerUrls", "wall_clock_ms"]
 
 # The node's one clock: milliseconds since the epoch. Injectable so a simulation can run many
 # nodes on virtual time (and skew them); the running node uses the wall clock.
@@ -60,6 +61,51 @@ _MAX_PENDING_ITEMS = 65_536
 RECEIVE_STEP = 250
 # A peer accepts batches of up to 16 MiB (federation/api.py); stay well under it.
 OUTBOX_BATCH_BYTES = 8 * 1024 * 1024
+
+
+# Timelines by what they were built from (charter id, registry event ids, sealed lists): nodes
+# of one process holding the same registry events share one immutable Timeline (a simulation
+# of 10,000 nodes would otherwise hold 10,000 copies of a 10,000-chapter registry). Weak: a
+# timeline no node holds any more is freed.
+_TIMELINES: weakref.WeakValueDictionary[tuple[Any, ...], gov.Timeline] = (
+    weakref.WeakValueDictionary())
+
+
+def _shared_timeline(charter: Charter, events: list[Event],
+                     lists: dict[str, list[str]]) -> gov.Timeline:
+    key = (charter.id, frozenset(e.id for e in events),
+           frozenset((seal, tuple(ids)) for seal, ids in lists.items()))
+    timeline = _TIMELINES.get(key)
+    if timeline is None:
+        timeline = gov.Timeline.build(charter, events, lists)
+        _TIMELINES[key] = timeline
+    return timeline
+
+
+class PeerUrls(Mapping[str, str]):
+    """Slug -> URL of every chapter of a registry but our own: a view, not a copy.
+
+    `version` is the same object for as long as the set of chapters is unchanged (the
+    registry's node-key index), so a caller can tell cheaply that its peer draw still holds.
+    """
+
+    __slots__ = ("_chapters", "_own", "version")
+
+    def __init__(self, registry: gov.Registry, own: str) -> None:
+        self._chapters = registry.chapters
+        self._own = own
+        self.version = registry.node_keys
+
+    def __getitem__(self, slug: str) -> str:
+        if slug == self._own:
+            raise KeyError(slug)
+        return self._chapters[slug].url
+
+    def __iter__(self) -> Iterator[str]:
+        return (slug for slug in self._chapters if slug != self._own)
+
+    def __len__(self) -> int:
+        return len(self._chapters) - (self._own in self._chapters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,18 +164,17 @@ class ChapterNode:
         lists: dict[str, list[str]] = {}
         for pid in effect_ids:
             lists.update(self.store.sealed_for(pid))
-        self._timeline = gov.Timeline.build(self.charter, self.store.registry_events(effect_ids),
-                                            lists)
+        self._timeline = _shared_timeline(self.charter, self.store.registry_events(effect_ids),
+                                          lists)
         self._timeline_key = (head, sealed)
         return self._timeline
 
     def registry(self, at_ms: int) -> gov.Registry:
         return self.timeline().at(at_ms)
 
-    def peer_urls(self, now_ms: int) -> dict[str, str]:
+    def peer_urls(self, now_ms: int) -> PeerUrls:
         """Every other chapter registered now, with the URL peers should use."""
-        return {c.slug: c.url for c in self.registry(now_ms).chapters.values()
-                if c.slug != self.chapter}
+        return PeerUrls(self.registry(now_ms), self.chapter)
 
     def own_url(self) -> str:
         entry = self.registry(self.clock()).chapter(self.chapter)

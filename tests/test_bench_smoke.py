@@ -25,8 +25,9 @@ def test_every_benchmark_runs_at_smoke_size() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
     for name in ("limit", "ingest", "client ingest", "tally", "catch-up", "anti-entropy",
-                 "startup", "memory"):
+                 "convergence", "startup", "memory", "scale"):
         assert f"\n{name} " in table, (name, table)
     assert "failed" not in table
-    assert set(BENCHMARKS) >= {"limits", "ingest", "client", "tally", "catch-up", "anti-entropy"}
+    assert set(BENCHMARKS) >= {"limits", "ingest", "client", "tally", "catch-up", "anti-entropy",
+                               "convergence", "startup-memory", "scale"}
     assert (results.read_bytes() if results.exists() else None) == before  # smoke writes nothing

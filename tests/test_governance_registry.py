@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from node.governance import Timeline, is_registry_relevant, registry_relevant
+from node.governance import Registry, Timeline, is_registry_relevant, registry_relevant
 
 from .governance_story import Story, ms
 
@@ -181,3 +181,25 @@ def test_equal_event_sets_give_equal_timelines_whatever_the_order() -> None:
     for t in ("2026-11-01 09:00", "2026-11-23 10:00"):
         assert reference.at(ms(t)).to_json() == other.at(ms(t)).to_json()
     assert reference.effects == other.effects
+
+
+def test_a_node_key_resolves_to_its_chapter_with_moved_urls_and_admitted_chapters() -> None:
+    """The node-key index answers as a scan of the chapters would, URL changes included."""
+    story = Story()
+    story.propose("amelie", "consent", title="Admit Lyon", at="2026-11-20 10:00",
+                  closes="2026-11-23 10:00",
+                  effect={"admit_chapter": {"slug": "lyon", "key": Story.key("node lyon"),
+                                            "url": "https://lyon.example.org"}})
+    story.move("rome", "https://roma.example.org", at="2026-11-10 09:00")
+    timeline = story.timeline()
+    for t in ("2026-11-09 00:00", "2026-11-21 00:00", "2026-11-24 00:00"):
+        registry = timeline.at(ms(t))
+        scanned = Registry(registry.at_ms, registry.chapters, registry.connectors)  # no index
+        for name in ("node rome", "node paris", "node lyon", "amelie", "nobody"):
+            key = Story.key(name)
+            assert registry.chapter_by_node_key(key) == scanned.chapter_by_node_key(key), (t, name)
+            assert registry.is_node_key(key) == scanned.is_node_key(key)
+    late = timeline.at(ms("2026-11-24 00:00"))
+    assert late.chapter_by_node_key(Story.key("node rome")).url == "https://roma.example.org"  # type: ignore[union-attr]
+    assert late.chapter_by_node_key(Story.key("node lyon")).slug == "lyon"  # type: ignore[union-attr]
+    assert timeline.at(ms("2026-11-21 00:00")).chapter_by_node_key(Story.key("node lyon")) is None

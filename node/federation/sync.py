@@ -66,12 +66,14 @@ def select_peers(node_key: str, chapters: Iterable[str], k: int | None) -> list[
     is the same after a restart, independent between nodes (a random k-out graph, connected
     with high probability for k >= 2), and a registry change moves at most the choices it must.
     """
-    chapters = sorted(chapters)
-    if k is None or k >= len(chapters):
-        return chapters
+    slugs = list(chapters)
+    if k is None or k >= len(slugs):
+        return sorted(slugs)
     prefix = b"chapter-node peers\0" + node_key.encode() + b"\0"
-    return sorted(heapq.nsmallest(k, chapters,
-                                  key=lambda s: hashlib.sha256(prefix + s.encode()).digest()))
+    sha256 = hashlib.sha256
+    # (rank, slug) pairs: ties (never, with SHA-256) would fall to the slug, as in sorted order
+    ranked = zip([sha256(prefix + s.encode()).digest() for s in slugs], slugs)
+    return sorted(slug for _, slug in heapq.nsmallest(k, ranked))
 
 
 class Federation:
@@ -92,7 +94,8 @@ class Federation:
         self._heard: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._duties: asyncio.Task[None] | None = None
-        self._selection: tuple[tuple[int, int], list[str]] | None = None
+        # (registry version, digest of the chapter set, the draw): see `peers`
+        self._selection: tuple[object, tuple[int, int], list[str]] | None = None
         self._started = False  # without start() (a simulation stepping rounds): no tasks
         self._rng = rng or random.Random()  # jitter; seeded by a simulation
         node.on_stored.append(self.wake_all)
@@ -126,15 +129,20 @@ class Federation:
         """The chapters this node syncs with (push, pull, reconcile), sorted: every other
         registered chapter, or the `settings.peers` of them that `select_peers` draws."""
         chapters = self.node.peer_urls(self.node.clock())
-        if self.settings.peers is None:
-            return sorted(chapters)
-        # Drawn again when the registry changes; only a digest of it is kept (with 10,000
-        # simulated nodes a set of 10,000 slugs each would be gigabytes).
+        # Drawn again when the set of chapters changes. While the registry's version (its
+        # node-key index, one object per set of chapters) is the one drawn from, nothing is
+        # recomputed; otherwise a digest of the set is compared, and only it is kept (with
+        # 10,000 simulated nodes a set of 10,000 slugs each would be gigabytes).
+        version = getattr(chapters, "version", None)
+        chosen = self._selection
+        if chosen is not None and version is not None and chosen[0] is version:
+            return list(chosen[2])
         digest = (len(chapters), hash(frozenset(chapters)))
-        if self._selection is None or self._selection[0] != digest:
-            self._selection = (digest, select_peers(self.node.node_public, chapters,
+        if chosen is None or chosen[1] != digest:
+            chosen = (version, digest, select_peers(self.node.node_public, chapters,
                                                     self.settings.peers))
-        return list(self._selection[1])
+        self._selection = (version, digest, chosen[2])
+        return list(chosen[2])
 
     def _refresh_peers(self) -> None:
         if not self._started:

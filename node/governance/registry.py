@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from ..charter import Chapter, Connector  # one definition of each, shared with the charter
 from ..events import Event
 
-__all__ = ["Chapter", "Connector", "Registry", "RegistrySource", "MemberIndex"]
+__all__ = ["Chapter", "Connector", "Registry", "RegistrySource", "MemberIndex",
+           "node_key_index"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,9 @@ class Registry:
     chapters: Mapping[str, Chapter]  # slug -> Chapter
     connectors: Mapping[str, Connector]  # person key -> Connector
     members: MemberIndex = field(default=_EMPTY_MEMBERS, repr=False, compare=False)
+    # node key -> slug, built once per set of chapters by the Timeline (so a peer request's
+    # keyid resolves without scanning 10,000 chapters); None: scan `chapters`
+    node_keys: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
     # -- questions the rules ask -------------------------------------------------------
 
@@ -75,6 +79,9 @@ class Registry:
         return self.chapters.get(slug)
 
     def chapter_by_node_key(self, key: str) -> Chapter | None:
+        if self.node_keys is not None:
+            slug = self.node_keys.get(key)
+            return None if slug is None else self.chapters.get(slug)
         for chapter in self.chapters.values():
             if chapter.key == key:
                 return chapter
@@ -109,6 +116,14 @@ class Registry:
             ],
             "members": sorted(self.member_keys()),
         }
+
+
+def node_key_index(chapters: Mapping[str, Chapter]) -> Mapping[str, str]:
+    """Node key -> slug over `chapters`; the first chapter in order wins, as a scan would."""
+    index: dict[str, str] = {}
+    for chapter in chapters.values():
+        index.setdefault(chapter.key, chapter.slug)
+    return MappingProxyType(index)
 
 
 class RegistrySource(Protocol):

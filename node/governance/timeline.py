@@ -33,6 +33,7 @@ Passing more events is harmless; passing fewer gives a different registry.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from ..charter import Charter, Rules
 from ..events import ACT_TYPES, Event
 from .act_set import dedupe
 from .proposals import closes_ms, effect_of, has_effect
-from .registry import Chapter, Connector, MemberIndex, Registry
+from .registry import Chapter, Connector, MemberIndex, Registry, node_key_index
 from .seals import final_acts, review_seals
 from .tally import tally
 
@@ -59,6 +60,7 @@ class _Segment:
     order: tuple[int, str]  # (closes_ms, proposal id) of the effect that opened it
     chapters: Mapping[str, Chapter]  # URLs as admitted; chapter_url events override per instant
     connectors: Mapping[str, Connector]
+    node_keys: Mapping[str, str]  # node key -> slug of `chapters` (chapter_url keeps keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +102,12 @@ def registry_relevant(events: Iterable[Event]) -> list[Event]:
     return [e for e in held if is_registry_relevant(e, ids)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Timeline:
-    """Who was who at any instant. Build once per event set; query with `at(t_ms)`."""
+    """Who was who at any instant. Build once per event set; query with `at(t_ms)`.
+
+    Immutable, so nodes holding the same registry events can share one (weakly referenced).
+    """
 
     segments: tuple[_Segment, ...]
     members: MemberIndex
@@ -144,23 +149,27 @@ class Timeline:
         return self.segments[max(i, 0)]
 
     def _registry(self, segment: _Segment, t_ms: int) -> Registry:
-        chapters = dict(segment.chapters)
+        # The segment's chapters are not copied (with 10,000 chapters a copy per query made a
+        # round quadratic): URL changes lie over them.
+        moved: dict[str, Chapter] = {}
         for slug, (times, urls) in self.urls.items():
-            if slug in chapters:
+            chapter = segment.chapters.get(slug)
+            if chapter is not None:
                 i = bisect_right(times, t_ms) - 1
                 if i >= 0:  # §4: its latest chapter_url replaces the URL peers use
-                    chapters[slug] = Chapter(slug, chapters[slug].key, urls[i])
-        return Registry(t_ms, MappingProxyType(chapters), segment.connectors, self.members)
+                    moved[slug] = Chapter(slug, chapter.key, urls[i])
+        chapters = MappingProxyType(ChainMap(moved, segment.chapters)) if moved else segment.chapters
+        return Registry(t_ms, chapters, segment.connectors, self.members, segment.node_keys)
 
     # -- construction ------------------------------------------------------------------
 
     @classmethod
     def from_charter(cls, charter: Charter) -> Timeline:
         """The registry the charter alone defines (no events)."""
+        chapters = MappingProxyType({c.slug: c for c in charter.chapters})
         first = _Segment(
-            (_BEFORE_TIME, ""),
-            MappingProxyType({c.slug: c for c in charter.chapters}),
-            MappingProxyType({c.key: c for c in charter.connectors}),
+            (_BEFORE_TIME, ""), chapters,
+            MappingProxyType({c.key: c for c in charter.connectors}), node_key_index(chapters),
         )
         return cls((first,), MemberIndex(), MappingProxyType({}), (), charter.rules)
 
@@ -268,10 +277,14 @@ def _apply(name: str, fields: Mapping[str, Any], before: Registry,
            order: tuple[int, str]) -> _Segment:
     chapters = dict(before.chapters)
     connectors = dict(before.connectors)
+    node_keys = before.node_keys
     if name == "appoint_connector":
         connectors[fields["key"]] = Connector(fields["key"], fields["name"], fields["chapter"])
     elif name == "remove_connector":
         del connectors[fields["key"]]
     elif name == "admit_chapter":
         chapters[fields["slug"]] = Chapter(fields["slug"], fields["key"], fields["url"])
-    return _Segment(order, MappingProxyType(chapters), MappingProxyType(connectors))
+        node_keys = None
+    frozen = MappingProxyType(chapters)
+    return _Segment(order, frozen, MappingProxyType(connectors),
+                    node_keys if node_keys is not None else node_key_index(frozen))
