@@ -65,25 +65,51 @@ process, not across a power cut).
 push of its outbox); the second copy is a cheap duplicate. Bounded by ingest, plus HTTP, plus
 the peer serving its feed on the same two cores.
 
-**anti-entropy.** Negentropy v1 as the reference implements it (transcripts byte-equal).
-d = 0 costs 338 B in one round trip, over the 100 B target: the initiator's first message
-carries 16 range fingerprints (16 × 16 B plus bounds), as the reference's does; one
-whole-set fingerprint first would be ~40 B but costs a round trip whenever d > 0 and breaks
-transcript equality with the reference. d = 10 is well inside target (0.4 %, 2 round trips).
-Per differing id the cost is ~1.3 KB at d ≤ 10: a leaf range (< 32 items) is sent as a list
-of ids (32 B each).
+**anti-entropy.** Negentropy v1, byte-compatible with the reference (its vectors replay
+byte for byte). `Federation.reconcile` opens with one fingerprint over the whole set
+(`Negentropy.initiate_whole_set`, 20 B; a reference responder answers one byte when the sets
+are equal, and splits the range itself when they are not), so two equal nodes, the steady
+state, reconcile in 21 B and one round trip. The price is paid only when the sets differ:
+the first round learns nothing but "different", so d > 0 takes one more round trip, and at
+N = 100,000 the leaf id lists fall to the initiator, which makes the responder answer with
+its own: 1.5-1.9 × the bytes of the reference's 16-bucket opening (the table's detail rows
+give those beside the figures; at N = 1,000,000 the whole-set opening is the cheaper one).
+d = 10 stays inside its target. Per differing id at d ≤ 10 the cost is ~1-2 KB: a leaf range
+(< 32 items) is sent as a list of ids (32 B each). Recorded against the reference C++
+responder: tests/vectors/negentropy/wholeset-*.
 
-**convergence.** Every node here peers with every other registered chapter (no "3 random
-peers" setting exists), so an event goes one hop: pushed at once by the node that took it.
-With 20 Python node processes on 2 cores, the cluster is CPU-bound while events arrive: the
-injection itself slows to ~10 events/s (each event costs 19 signed pushes); convergence
-after the last injection is the figure.
+**convergence.** 20 real node processes on 2 cores, 1,000 action proposals posted by 8
+clients at random nodes. With `peers = 3` (node/config.py; docs/protocol.md §9) each node
+pushes, pulls and reconciles with 3 chapters drawn by rendezvous hashing, and relays what it
+did not receive from a peer, so an event floods the 3-out graph in about its diameter (3
+hops for 20 nodes). Each event costs 3 signed pushes instead of 19, so the injection runs
+about 4 × faster and the cluster is far less CPU-bound; a new event wakes the push loops at
+once, so a hop costs milliseconds, not the pull interval. The full mesh is run beside it.
+What bounds both is the CPU spent on signed requests while events arrive.
 
-**memory.** A node at rest holding 1,000,000 events is ~70 MiB; the peak comes from the
-Negentropy item set the node builds for the first reconciliation
-(`ChapterNode._items`: one Python tuple, int and bytes per event plus prefix sums, ~300 MiB
-at 1,000,000 events). A packed storage (one `bytes` of sorted 40-byte records, fingerprints
-from chunked sums) would take ~40 MiB; not done (negentropy.py is not bench's to change).
+**scale.** The real sync, ingest and peer endpoint code over the in-memory network
+(`node/devsim.py`, `node/federation/local_network.py`), in one process on one core, k = 3.
+A round is a synchronous hop (`hop_round`: each node's feed and outbox are held at what it
+held when the round began), so the rounds are the flood's: at every size they equal the
+breadth-first distance over the drawn 3-out graph from the events' first nodes to the
+farthest node ("search predicts"), against log₃ N beside it. Coverage grows about 5 × per
+round, since each node has about 2k = 6 links (the k it chose and about k that chose it); a
+node receives about 5.4 copies of each event, under those 6 links; it sends 4-5.5 requests
+per round (k feed polls, plus pushes when it has something new). Wall time is mostly
+ingest: every copy is parsed and its signature verified. The peer draws are N SHA-256 ranks
+per node, O(N²) for the whole simulation (most of the build at 10,000 nodes), but a few ms
+once per registry change on a real node. Peak RSS is ~370-430 KiB per simulated node (its
+in-memory SQLite store and Python objects); nodes holding the same registry events share
+one immutable Timeline, and a node-key index answers peer look-ups in O(1).
+
+**memory.** A node at rest holding 1,000,000 events is ~70 MiB. The Negentropy item set
+(`VectorStorage`) is one buffer of 40-byte records (timestamp, id) sorted as the spec orders
+them, with the id sums kept packed every 16 items and every 64th record sampled for a C
+binary search: ~43 MB at 1,000,000 events (it was ~300 MiB of Python tuples). It is built
+once, streamed from SQLite in order (~1.5 s at 1,000,000 events, ~1 s of it SQLite's sort,
+on the event loop once per process), then events stored since are merged in when the next
+reconciliation needs it instead of rebuilding. The peak while serving and syncing is that
+set, the changes feed and the fetches.
 
 **startup.** `chapter-node run` does not read the events to start: it answers in well under a
 second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answers a bit later.
@@ -115,12 +141,7 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
 
 ## Not done yet
 
-- **scale** (the same protocol code over an in-memory transport for 100, 1,000 and 10,000
-  simulated nodes): not written; it needs the sync loop's decisions separated from its HTTP
-  calls (node/federation/sync.py), which is not bench's to change.
-- **convergence with 3 random peers per node**: the node has no peer-selection setting; the
-  benchmark runs the full mesh the node implements.
-- **memory while serving clients' proposal reports**: `GET /api/v1/proposals` tallies every
-  proposal from all its acts in memory; with one proposal holding 1,000,000 acts that is not
-  measured here.
+- **memory while serving clients' proposal reports** with huge act sets: a proposal without
+  seals is tallied from each author's first and last acts only (`Store.essential_acts`), but
+  a sealed one still reads its whole act set for each report; not measured here.
 """
