@@ -22,6 +22,7 @@ import asyncio
 import atexit
 import contextlib
 import fcntl
+import logging
 import os
 import select
 import struct
@@ -298,7 +299,8 @@ class ClientGroups:
 
     Policy: each request queues its body and waits. The writer, whenever it is free, takes
     everything queued (at most `max_group`) after letting the requests the event loop has
-    already read queue theirs (one pass of the loop, no timer), and runs it through
+    already read queue theirs (passes of the loop while each brings more; no timer: 16
+    clients make groups of ~10 instead of ~8), and runs it through
     `ChapterNode.admit_clients_steps` as one group: each event judged alone with the client
     rules, the group's causal order kept, the admitted ones stored in one transaction (a
     registry-relevant event is committed at once, so the events after it see it). A client
@@ -335,6 +337,10 @@ class ClientGroups:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self.groups:
+            logging.getLogger("chapter_node").info(
+                "client events: %d in %d groups (%.1f per group)", self.events, self.groups,
+                self.events / self.groups)
 
     async def submit(self, raw: bytes) -> Any:
         """The `Outcome` of one client body, once it is durable (or refused)."""
@@ -350,7 +356,13 @@ class ClientGroups:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
-            await asyncio.sleep(0)  # requests already read by the loop join this group
+            # requests the loop has already read join this group: one pass of the loop at a
+            # time, while a pass brings more (no timer)
+            while len(self._queue) < self.max_group:
+                queued = len(self._queue)
+                await asyncio.sleep(0)
+                if len(self._queue) == queued:
+                    break
             group = self._queue[:self.max_group]
             del self._queue[:self.max_group]
             await self._write(group, alone_on_error=len(group) > 1)
