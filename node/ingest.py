@@ -316,7 +316,8 @@ class ClientGroups:
                  clock: Callable[[], int] | None = None) -> None:
         self.node = node
         self.max_group = max_group
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        # the node's clock (injectable for simulations), else the wall clock
+        self._clock = clock or getattr(node, "clock", None) or (lambda: int(time.time() * 1000))
         self._queue: list[tuple[bytes, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
