@@ -1,8 +1,8 @@
 """App wiring: a data directory and a configuration in, a serving aiohttp application out.
 
 `create_app()` opens the store, builds the `ChapterNode`, mounts the routes with the request-id
-and error middlewares, attaches metrics, and starts the federation's background tasks in
-`cleanup_ctx`, so they stop cleanly with the server.
+and error middlewares, attaches metrics, and starts the federation's background tasks and the
+writer of client events (group commit) in `cleanup_ctx`, so they stop cleanly with the server.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from aiohttp import web
 from .backup import node_lock
 from .config import Config
 from .datadir import DataDir
-from .federation.api import METRICS, NODE, NONCES, PUBLIC_URL, routes
+from .federation.api import CLIENT_GROUPS, METRICS, NODE, NONCES, PUBLIC_URL, routes
 from .federation.http_errors import error_middleware
 from .federation.httpsig import NonceCache
 from .federation.peer_client import PeerClient
 from .federation.sync import Federation, SyncSettings
+from .ingest import ClientGroups
 from .logs import REQUEST_ID, new_request_id, setup_logging
 from .metrics import NodeMetrics
 from .service import ChapterNode
@@ -101,7 +102,19 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
             await session.close()
             store.close()
 
+    async def client_groups_ctx(app: web.Application) -> AsyncIterator[None]:
+        # The writer of client events (group commit, node.ingest.ClientGroups); it stops
+        # before the store closes (cleanup contexts unwind in reverse order).
+        groups = ClientGroups(node)
+        app[CLIENT_GROUPS] = groups
+        groups.start()
+        try:
+            yield
+        finally:
+            await groups.stop()
+
     app.cleanup_ctx.append(federation_ctx)
+    app.cleanup_ctx.append(client_groups_ctx)
     return app
 
 

@@ -20,7 +20,7 @@ import secrets
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.signing
@@ -33,9 +33,9 @@ from .errors import (
 )
 from .backup import SEAL_HOLD_MS
 from .events import (
-    MAX_RAW_BYTES, Event, b64url, decode_key, event_from_object, loads_strict, parse_event,
-    sign_event,
+    Event, b64url, decode_key, precheck_event, sign_event,
 )
+from .ingest import PendingEvent, SealedLine, SignatureVerifier, check_lines, shared_verifier
 from .federation.negentropy import Negentropy, VectorStorage
 from .merkle import acts_root
 from .store import Store
@@ -110,12 +110,16 @@ class PeerUrls(Mapping[str, str]):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one line of a peer batch."""
+    """What became of one line of a peer batch (or one event of a client group)."""
 
     id: str | None
     status: str  # "stored" | "duplicate" | "refused"
     code: str | None = None
     message: str | None = None
+
+    # for a client: the refusal to raise, or the event stored or already held
+    error: ChapterNodeError | None = field(default=None, compare=False, repr=False)
+    event: Event | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status}
@@ -148,6 +152,8 @@ class ChapterNode:
         self._items_cache: VectorStorage | None = None
         self._items_pending: list[tuple[int, bytes]] = []  # stored since the cache was built
         self._charter_ms = parse_ms(charter.created_at)
+        # signatures of big batches are checked on worker processes (None: on this thread)
+        self.verifier: SignatureVerifier | None = shared_verifier()
 
     # --- registry -------------------------------------------------------------------------
 
@@ -202,18 +208,26 @@ class ChapterNode:
 
     def submit(self, raw: bytes, now_ms: int) -> tuple[Event, bool]:
         """One event from a client (a person signing through any node). Raises on refusal."""
-        try:
-            event = parse_event(raw, federation=self.charter.id)
-            if self.store.has(event.id):
-                return event, False
-            self._admit(event, {}, now_ms, from_peer=False)
-        except ChapterNodeError as e:
-            self._notify("refused_event", e.code)
-            raise
-        fresh = self.store.insert_events([event], origin="client", received_ms=now_ms)[0]
-        if fresh:
-            self._stored([event], "client")
-        return event, fresh
+        outcome = self.admit_clients([raw], now_ms=now_ms)[0]
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.event is not None
+        return outcome.event, outcome.status == "stored"
+
+    def admit_clients(self, bodies: list[bytes], *, now_ms: int) -> list[Outcome]:
+        """Client events, each judged alone, the good ones stored in one transaction.
+
+        The batch pipeline of `receive_steps` with the client rules (own chapter, client
+        deadlines): what several concurrent requests sent is admitted together (group commit,
+        node.ingest.ClientGroups). Each outcome carries the refusal to raise (`error`) or the
+        event (`event`)."""
+        return _run(self.admit_clients_steps(bodies, now_ms=now_ms))
+
+    def admit_clients_steps(self, bodies: list[bytes], *,
+                            now_ms: int) -> Generator[None, None, list[Outcome]]:
+        """`admit_clients`, pausing every `RECEIVE_STEP` events."""
+        return (yield from self._ingest_steps(bodies, origin="client", now_ms=now_ms,
+                                              from_peer=False))
 
     def _notify(self, what: str, *args: Any) -> None:
         for observer in self.observers:
@@ -221,12 +235,7 @@ class ChapterNode:
 
     def receive(self, lines: list[bytes], *, origin: str, now_ms: int) -> list[Outcome]:
         """A peer batch: events and `sealed` lines, each judged alone; good ones stored."""
-        steps = self.receive_steps(lines, origin=origin, now_ms=now_ms)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+        return _run(self.receive_steps(lines, origin=origin, now_ms=now_ms))
 
     def receive_steps(self, lines: list[bytes], *, origin: str,
                       now_ms: int) -> Generator[None, None, list[Outcome]]:
@@ -236,51 +245,88 @@ class ChapterNode:
         must see), so a batch still lands in one transaction; the batch's causal order (§5) is
         kept across pauses, and an event another request stores meanwhile becomes a duplicate.
         """
+        return (yield from self._ingest_steps(lines, origin=origin, now_ms=now_ms,
+                                              from_peer=True))
+
+    def _ingest_steps(self, lines: list[bytes], *, origin: str, now_ms: int,
+                      from_peer: bool) -> Generator[None, None, list[Outcome]]:
+        """The one ingest pipeline (module docstring), for a peer batch or a client group.
+
+        §2.1 runs on the calling thread, signatures on worker processes (node.ingest); an id
+        the store holds is a duplicate without a second verification. Per step of
+        `RECEIVE_STEP` events (nothing else runs within a step): one look-up of the ids held,
+        one of the proposals the acts name, the registry timeline read once."""
         outcomes: list[Outcome | None] = [None] * len(lines)
-        parsed: list[tuple[int, Event]] = []
-        sealed_lines: list[tuple[int, dict[str, Any]]] = []
-        for i, line in enumerate(lines):
-            try:
-                if len(line) > MAX_RAW_BYTES:
-                    raise InvalidEvent("line over the size limit", code="too_large")
-                obj = loads_strict(line)
-                if isinstance(obj, dict) and set(obj) == {"sealed"}:
-                    sealed_lines.append((i, obj["sealed"]))
-                    continue
-                parsed.append((i, event_from_object(obj, federation=self.charter.id)))
-            except ChapterNodeError as e:
-                outcomes[i] = Outcome(None, "refused", e.code, e.message)
-            if i % RECEIVE_STEP == RECEIVE_STEP - 1:
+        checked: list[tuple[int, PendingEvent]] = []
+        sealed_lines: list[tuple[int, Any]] = []
+        federation = self.charter.id
+        head = self.store.max_seq()  # unchanged head: nothing was stored since `held` was read
+        for start in range(0, len(lines), RECEIVE_STEP):
+            if start:
                 yield
-        parsed.sort(key=lambda p: p[1].order_key)  # causes before effects (§5 order)
+            chunk = lines[start:start + RECEIVE_STEP]
+            results = check_lines(chunk, federation=federation, verifier=self.verifier,
+                                  held=self.store.known)
+            for i, item in enumerate(results, start):
+                if isinstance(item, PendingEvent):
+                    checked.append((i, item))
+                    continue
+                if not from_peer and (isinstance(item, SealedLine) or item.code == "too_large"):
+                    item = _client_refusal(lines[i], federation)  # as `parse_event` words it
+                if isinstance(item, SealedLine):
+                    sealed_lines.append((i, item.value))
+                else:
+                    outcomes[i] = Outcome(None, "refused", item.code, item.message, error=item)
+        checked.sort(key=lambda p: p[1].order_key)  # causes before effects (§5 order)
         batch: dict[str, Event] = {}
         pending: list[tuple[int, Event]] = []
         effect_ids = self.store.effect_proposal_ids()
-        for n, (i, event) in enumerate(parsed):
-            if n % RECEIVE_STEP == RECEIVE_STEP - 1:
+        for start in range(0, len(checked), RECEIVE_STEP):
+            if start:
                 yield  # what is admitted stays pending: the batch is stored in one transaction
-            if event.id in batch or self.store.has(event.id):
-                outcomes[i] = Outcome(event.id, "duplicate")
-                continue
-            try:
-                self._admit(event, batch, now_ms, from_peer=True)
-            except ChapterNodeError as e:
-                outcomes[i] = Outcome(event.id, "refused", e.code, e.message)
-                continue
-            batch[event.id] = event
-            pending.append((i, event))
-            if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
-                if gov.has_effect(event):
-                    effect_ids.add(event.id)
-                self._flush(pending, origin, now_ms, outcomes)  # later events see the new registry
-                pending = []
+            step = checked[start:start + RECEIVE_STEP]
+            held = (self.store.known([p.id for _, p in step if not p.held])
+                    if self.store.max_seq() != head else set())
+            verified: list[tuple[int, PendingEvent, Event | None]] = []
+            for i, item in step:
+                if item.held or item.id in held:
+                    verified.append((i, item, None))  # held: a duplicate
+                    continue
+                try:
+                    verified.append((i, item, item.event()))
+                except ChapterNodeError as e:  # a bad signature: refused as parsing refuses
+                    outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
+            refs = {ref for _, _, ev in verified if ev is not None
+                    and (ref := gov.needs_proposal(ev)) is not None and ref not in batch}
+            named = {ev.id: ev for ev in self.store.get_many(refs)} if refs else {}
+            timeline = self.timeline()
+            for i, item, event in verified:
+                if event is None or event.id in batch:
+                    # a client is told the id; a peer only the status
+                    outcomes[i] = Outcome(item.id, "duplicate",
+                                          event=None if from_peer else event or item.event())
+                    continue
+                try:
+                    self._admit(event, batch, now_ms, from_peer=from_peer, timeline=timeline,
+                                named=named)
+                except ChapterNodeError as e:
+                    outcomes[i] = Outcome(event.id, "refused", e.code, e.message, error=e)
+                    continue
+                batch[event.id] = event
+                pending.append((i, event))
+                if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
+                    if gov.has_effect(event):
+                        effect_ids.add(event.id)
+                    self._flush(pending, origin, now_ms, outcomes)  # later events see the new registry
+                    pending = []
+                    timeline = self.timeline()
         self._flush(pending, origin, now_ms, outcomes)
         for i, sealed in sealed_lines:
             try:
                 seal_id = self.accept_sealed(sealed)
                 outcomes[i] = Outcome(seal_id, "stored")
             except ChapterNodeError as e:
-                outcomes[i] = Outcome(None, "refused", e.code, e.message)
+                outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
         results = [o if o is not None else Outcome(None, "refused", "internal", "") for o in outcomes]
         for outcome in results:
             if outcome.code:
@@ -293,11 +339,16 @@ class ChapterNode:
             return
         fresh = self.store.insert_events([e for _, e in pending], origin=origin, received_ms=now_ms)
         for (i, event), new in zip(pending, fresh):
-            outcomes[i] = Outcome(event.id, "stored" if new else "duplicate")
+            outcomes[i] = Outcome(event.id, "stored" if new else "duplicate", event=event)
         self._stored([e for (_, e), new in zip(pending, fresh) if new], origin)
 
-    def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool) -> None:
-        """State-dependent checks: governance admissibility, then the deadline rules of §6."""
+    def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool,
+               timeline: gov.Timeline | None = None,
+               named: dict[str, Event] | None = None) -> None:
+        """State-dependent checks: governance admissibility, then the deadline rules of §6.
+
+        `timeline`, `named`: the registry timeline and the proposals held that the caller read
+        for a whole step (the store's state is the same for every event of a step)."""
         if event.created_ms < self._charter_ms:
             # Not a governance rule but a sanity bound of this node: nothing predates the
             # federation, and Negentropy items need a non-negative timestamp.
@@ -306,11 +357,13 @@ class ChapterNode:
         proposal = None
         ref = gov.needs_proposal(event)
         if ref is not None:
-            proposal = batch.get(ref) or self.store.get(ref)
+            proposal = batch.get(ref) or (named.get(ref) if named is not None
+                                          else self.store.get(ref))
         escalated = None
         if event.type == "proposal" and "escalated_from" in event.body:
             escalated = self._escalation_context(event.body["escalated_from"])
-        gov.check(event, registry=self.registry(event.created_ms), rules=self.charter.rules,
+        registry = (timeline or self.timeline()).at(event.created_ms)
+        gov.check(event, registry=registry, rules=self.charter.rules,
                   proposal=proposal, escalated=escalated)
         gov.check_deadline(event, proposal, self.charter.rules, now_ms, from_peer,
                            own_chapter=None if from_peer else self.chapter)
@@ -695,6 +748,25 @@ class ChapterNode:
             line = self.sealed_line(seal_id)
             if line:
                 yield line
+
+
+def _run(steps: Generator[None, None, list[Outcome]]) -> list[Outcome]:
+    """Drive an ingest generator to its end without pausing."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def _client_refusal(raw: bytes, federation: str) -> ChapterNodeError:
+    """Why `parse_event` refuses a client body that a peer batch would read differently (a
+    `sealed` line, or the size limit, worded for a single event)."""
+    try:
+        precheck_event(raw, federation=federation)
+    except ChapterNodeError as e:
+        return e
+    return InvalidEvent("not an event", code="not_an_object")  # pragma: no cover
 
 
 _HEX_ID = re.compile(r"[0-9a-f]{64}")

@@ -417,6 +417,14 @@ def open_store(path: str | Path, *, migrate: bool = True) -> Store:
         db = Database(conn)
         db.enable_wal()
         db.execute("PRAGMA synchronous=FULL")
+        # A batch dirties about one page of the random-id index per event: checkpointing
+        # every 1,000 WAL pages (the default) wrote those pages to the database file every
+        # second batch; 10,000 pages (~40 MiB of WAL) writes each page once per ~20 batches.
+        db.execute("PRAGMA wal_autocheckpoint=10000")
+        # That index outgrows the default 2 MiB page cache at ~25,000 events; with 32 MiB an
+        # insert reads its leaf from the cache instead of the OS (6.5 -> 4.5 µs per row at
+        # 100,000 events, bench notes).
+        db.execute("PRAGMA cache_size=-32768")
         db.execute("PRAGMA foreign_keys=ON")
     except sqlite3.Error as e:
         raise StoreError(f"cannot open store {path}: {e}") from e

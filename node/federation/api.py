@@ -17,18 +17,20 @@ from aiohttp import web
 from ..errors import BadRequest, NotFound
 from ..events import MAX_RAW_BYTES
 from ..governance import STATES
+from ..ingest import ClientGroups
 from ..metrics import CONTENT_TYPE, NodeMetrics
 from ..service import ChapterNode
 from . import endpoints
 from .http_errors import read_body
 from .httpsig import NonceCache, target_uri, verify_request
 
-__all__ = ["NODE", "METRICS", "NONCES", "PUBLIC_URL", "routes", "MAX_BATCH_BYTES", "MAX_BATCH_LINES"]
+__all__ = ["NODE", "METRICS", "NONCES", "PUBLIC_URL", "CLIENT_GROUPS", "routes", "MAX_BATCH_BYTES", "MAX_BATCH_LINES"]
 
 NODE = web.AppKey("node", ChapterNode)
 METRICS = web.AppKey("metrics", NodeMetrics)
 NONCES = web.AppKey("nonces", NonceCache)
 PUBLIC_URL = web.AppKey("public_url", str)
+CLIENT_GROUPS = web.AppKey("client_groups", ClientGroups)  # set while the app runs (node/app.py)
 
 MAX_BATCH_BYTES = endpoints.MAX_BATCH_BYTES
 MAX_BATCH_LINES = endpoints.MAX_BATCH_LINES
@@ -52,8 +54,15 @@ async def submit_event(request: web.Request) -> web.Response:
     """One person-signed event; 201 stored, 200 already held."""
     body = await read_body(request, MAX_RAW_BYTES)
     with request.app[METRICS].ingest_seconds.labels("client").time():
-        event, fresh = request.app[NODE].submit(body, _now_ms())
-    return _json({"id": event.id, **({} if fresh else {"duplicate": True})},
+        groups = request.app.get(CLIENT_GROUPS)
+        if groups is None:  # an app that was never started (no writer): alone, at once
+            outcome = request.app[NODE].admit_clients([body], now_ms=_now_ms())[0]
+        else:  # with the other requests of its group, answered once committed
+            outcome = await groups.submit(body)
+    if outcome.error is not None:
+        raise outcome.error
+    fresh = outcome.status == "stored"
+    return _json({"id": outcome.id, **({} if fresh else {"duplicate": True})},
                  status=201 if fresh else 200)
 
 
