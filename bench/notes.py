@@ -17,46 +17,42 @@ NOTES = """
 
 **ingest (peer batches).** Per event the node does, in this order: strict JSON, envelope and
 body schema, canonical form, federation, signature (§2.1), then admission (§4-§6) and the store.
-`ChapterNode.receive` as it is in `node/service.py` runs all of it on one thread, one event
-after another: the ceiling is one core shared by Python (~70 µs/event: store lookups per event,
-the registry timeline re-read per event, strptime) and Ed25519 (~42 µs/event). The rows
-"of which …" show the state-independent half alone: with `node.ingest.check_lines` the
-signatures are verified on worker processes while the calling thread parses the next lines.
-
-Measured on an idle machine, 2026-11-25 05:07 UTC, `python -m bench --only ingest` (100,000
-events; others used 3-4 % of the CPU): this tree 7,716 events/s in-process and 7,331/s over
-HTTP, 15.8 % / 15.0 % of 48,900 verifications/s; a copy of this tree with the proposed
-`receive` (node/ingest.py's `check_lines`, the registry timeline read once per batch, the
-proposals an act names looked up once per batch) and the proposed `parse_ms` applied:
-14,349/s in-process and 13,073/s over HTTP, 29.3 % / 26.7 % of 49,000/s; its §2.1 half alone
-runs at 26,100/s (53 %). Before issue 6 the same path did ~2,700 events/s (20,000 events).
-Main-process CPU per event (20,000 events): 361 µs before issue 6, 116 µs with the hot-path
-changes below, 48 µs with the proposed `receive`, 38 µs with the proposed `parse_ms` too.
-
-What is left between 29 % and 45 % is mostly SQLite: inserting into the events table costs
-14 µs/event at 25,000 rows and grows to ~25-30 µs/event (marginal) at 100,000, because the
-unique index on the random `id` dirties about one page per row in every batch, whatever
-`synchronous` says (`FULL` 18 µs, `NORMAL` 15.5 µs, `OFF` 9.7 µs per row at 20,000 rows);
-at 20,000 events the proposed path does 16,500/s (35 %).
+One pipeline (`ChapterNode._ingest_steps`) serves peers and clients: the §2.1 checks run in
+`node.ingest.check_lines` on the calling thread while the signatures are verified on worker
+processes (`node/verify_worker.py`, one per core; ids already held are duplicates without a
+second verification); each step of `RECEIVE_STEP` events looks up held ids once, the
+proposals its acts name once (`get_many`) and the registry timeline once; `parse_ms` reads the
+fixed RFC 3339 fields itself (falling back to `strptime` for anything else, so refusals are
+unchanged). What bounds it now, per event: ~38 µs of Python in the main process and ~42 µs of
+verification on the workers, then each 500-event batch's commit adds ~10-15 µs per event:
+the unique index on the random `id` dirties about one 4 KiB page per row, whatever
+`synchronous` says (a 32 MiB page cache took inserts from 6.5 to 4.5 µs per row at 100,000
+rows). On an idle machine that works out to ~37-41 % of the 2-core verify rate; 45 % needs
+either ~10 µs less Python per event or a storage layout whose id index is not written at a
+random page per row (not done). "Of which" rows: the state-independent half alone.
 
 Threads or processes for the signatures: PyNaCl does release the GIL (two threads verify
-~1.9× one: the `limit` rows), and for parse + verify alone a 2-thread pool does about as
-well as 2 worker processes (22,000-23,700 vs 24,300 events/s, idle machine). In `receive`,
-where the calling thread also admits and stores, threads lose: a verifier thread coming back
-from libsodium needs the GIL, which the busy calling thread holds for up to the 5 ms switch
-interval. Measured on the proposed `receive`, 20,000 events, idle machine, two rounds:
-2 worker processes 16,600 / 17,600 events/s, 2 threads 14,100 / 13,600, 3 threads
-15,000 / 12,300, all on the calling thread 12,400 / 12,400. Hence `node/verify_worker.py`:
-a small process (only PyNaCl imported) per core, fed length-prefixed frames on a pipe. A
-batch under 32 lines is verified on the calling thread.
+~1.9× one: the `limit` rows), but in `receive`, where the calling thread also admits and
+stores, a verifier thread coming back from libsodium waits for the GIL the busy calling
+thread holds for up to the 5 ms switch interval: measured, 2 worker processes 16,600 /
+17,600 events/s, 2 threads 14,100 / 13,600, all on the calling thread 12,400 / 12,400
+(20,000 events, idle machine). Hence a small process per core fed length-prefixed frames on
+a pipe; a batch under 32 lines is verified on the calling thread.
 
-**client ingest.** One event per request, one SQLite transaction per event, and with
-`synchronous=FULL` one fsync per event: in-process, `ChapterNode.submit` does 1,250 events/s
-with `FULL` and 5,500/s with `NORMAL` (same run of /tmp measurements, 2026-11-25). Sixteen
-clients do not help: requests are handled one at a time on the event loop, each with its own
-commit. What would: committing the events of concurrent requests together (group commit, see
-the proposals in the issue thread), or `synchronous=NORMAL` (durable across a crash of the
-process, not across a power cut).
+Over HTTP the node also writes its peer state (push cursor, failures) when a batch wakes its
+sync loops; those writes commit without an fsync (`Store.update_peer`: a lost cursor only
+means a redelivery, which ingest takes as duplicates), so a batch costs one fsync, its own.
+
+**client ingest.** `POST /api/v1/events` carries one event; concurrent requests are
+committed together (`node.ingest.ClientGroups`, docs/protocol.md §7): one writer takes
+whatever is queued when it is free (up to 256 requests) and runs them through the same
+pipeline with the client rules, each answered only once its transaction committed. It
+gathers while a pass of the event loop brings more requests, with no timer, so a lone
+client waits for nothing. Sixteen clients now do 5.5-7.6 × what one does (they did 0.3-3 ×);
+the figure is bounded by 16 ÷ (one fsync + the group's work + a round trip), with the commit
+still on the event loop thread, so it follows the disk: on this shared machine fsync took
+from under 1 ms to ~4 ms between runs, and the 16-client figure from ~4,300/s down to
+~1,600/s with it. Committing off the loop thread is the next step (not done).
 
 **tally.** Pure Python over events already in memory (`bench/tally.py`): linear; the
 µs per Connector grow with the bare pass over the events once they outgrow the CPU caches.
@@ -132,8 +128,9 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
 - Store: one `executemany` per batch (row by row only when a row was already held), stored
   `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
   reads the proposals through the (type, created_at) index instead of scanning every event.
-- Signatures on worker processes (`node/ingest.py`, `node/verify_worker.py`), for the
-  proposed `receive`.
+- Signatures on worker processes (`node/ingest.py`, `node/verify_worker.py`); one ingest
+  pipeline for peers and clients, with per-step look-ups; group commit for clients; a 32 MiB
+  SQLite page cache; peer-state writes without an fsync.
 - Checked for identical behaviour: the full suite, `tests/test_fast_paths.py` (canonical vs
   rfc8785, fast vs strict JSON, `check_lines` vs `parse_event`), and a differential run of
   100,000+ mutated events through the old and new `parse_event`: same id, bytes, body, or

@@ -109,3 +109,13 @@ def test_kill_9_mid_batch_leaves_only_whole_batches(tmp_path: Path) -> None:
         assert all(c == 100 for c in counts.values()), counts
         store.close()
     assert len(counts) >= 24  # every loop wrote at least one whole batch
+
+
+def test_peer_state_writes_leave_events_fully_durable(tmp_path) -> None:
+    """Peer cursors are committed without an fsync; event commits keep synchronous=FULL."""
+    store = open_store(tmp_path / "node.db")
+    full = store.db.execute("PRAGMA synchronous").fetchone()[0]
+    store.update_peer("rome", push_acked=7, failures=1)
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full == 2  # FULL
+    assert store.peer("rome").push_acked == 7 and store.peer("rome").failures == 1
+    store.close()
