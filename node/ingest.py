@@ -31,10 +31,10 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ChapterNodeError, InvalidEvent
 from .events import (
@@ -42,8 +42,10 @@ from .events import (
 )
 from .verify_worker import encode_request
 
-__all__ = ["ClientGroups", "SignatureVerifier", "Ticket", "PendingEvent", "SealedLine", "check_lines",
+__all__ = ["ClientGroups", "drive", "SignatureVerifier", "Ticket", "PendingEvent", "SealedLine", "check_lines",
            "shared_verifier"]
+
+T = TypeVar("T")
 
 CHUNK = 64  # signatures per hand-off: large enough to amortise it, small enough to overlap
 MIN_PARALLEL = 32  # smaller batches are checked on the calling thread: a hand-off costs more
@@ -294,6 +296,17 @@ def check_lines(lines: Iterable[bytes], *, federation: str,
     return out
 
 
+async def drive(steps: Generator[None, None, T]) -> T:
+    """Run an ingest generator (`receive_steps`, `admit_clients_steps`) on the event loop,
+    letting other requests in at each of its pauses; return what it returns."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+        await asyncio.sleep(0)
+
+
 class ClientGroups:
     """Group commit for client events (`POST /api/v1/events`): one writer, many requests.
 
@@ -371,15 +384,8 @@ class ClientGroups:
     async def _write(self, group: list[tuple[bytes, asyncio.Future[Any]]], *,
                      alone_on_error: bool) -> None:
         try:
-            steps = self.node.admit_clients_steps([raw for raw, _ in group],
-                                                  now_ms=self._clock())
-            while True:
-                try:
-                    next(steps)
-                except StopIteration as done:
-                    outcomes = done.value
-                    break
-                await asyncio.sleep(0)
+            outcomes = await drive(self.node.admit_clients_steps([raw for raw, _ in group],
+                                                                 now_ms=self._clock()))
         except Exception as e:  # noqa: BLE001 - not a refusal: the node failed on this group
             if alone_on_error:
                 for item in group:

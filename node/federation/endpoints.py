@@ -8,7 +8,6 @@ them to HTTP (node/federation/http_errors.py).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 from ..errors import BadRequest, NotFound
+from ..ingest import drive
 from ..metrics import NodeMetrics
 from ..service import ChapterNode
 
@@ -91,14 +91,8 @@ async def events(node: ChapterNode, peer: str, body: bytes,
     """A peer's batch: JSON Lines of events and `sealed` lines; each line judged on its own."""
     timer = metrics.ingest_seconds.labels("peer").time() if metrics is not None else nullcontext()
     with timer:
-        steps = node.receive_steps(_lines(body), origin=peer, now_ms=node.clock())
-        while True:  # a big batch pauses now and then: the node keeps answering others
-            try:
-                next(steps)
-            except StopIteration as done:
-                results = done.value
-                break
-            await asyncio.sleep(0)
+        # a big batch pauses now and then: the node keeps answering others
+        results = await drive(node.receive_steps(_lines(body), origin=peer, now_ms=node.clock()))
     return _json({"results": [r.to_json() for r in results]})
 
 
