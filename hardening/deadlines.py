@@ -335,6 +335,8 @@ class Racer:
                 out[p.id] = None
                 continue
             out[p.id] = hashes.pop()
+            if final_expected and out[p.id] != self.world.expected_hash(p):
+                self.out.problems.append(f"tally-not-of-the-sealed-union: {p.id[:12]}")
             if final_expected:
                 r0 = next(iter(reports.values()))
                 self.out.stats[f"outcome {r0['tally']['outcome']}"] += 1

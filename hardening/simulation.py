@@ -4,11 +4,12 @@ What runs: real `ChapterNode`s (SQLite memory stores) and their real `Federation
 `LocalNetwork` (node/federation/local_network.py), on virtual time with a per-node clock skew.
 Nothing runs in the background: every step is one action, so a seed is one run.
 
-One seed = one world and one schedule of 6–30 steps drawn by `random.Random(seed)`:
+One seed = one world and one schedule of 6–24 steps drawn by `random.Random(seed)`:
 
 - **people act** through a random running node's client path (`ChapterNode.submit`, that
   node's skewed clock): Connectors and vouched members open consent, vote and action
-  proposals (some closing too soon, some by a member who may not open a vote) and act on them
+  proposals (some closing too soon, some by a member who may not open a vote; some consent and
+  vote proposals appoint a new Connector, who then acts too, or remove one) and act on them
   (endorse, veto, veto_withdraw, vote, proposal-specific and global delegations, comments),
   dated at the node's clock ± up to grace (sometimes just past it, sometimes exactly at or
   1 ms after a proposal's `closes_at`), sometimes through a node that does not hold the
@@ -33,13 +34,27 @@ acknowledged event (`submit` returned) is still in the store of the node that to
 crash and restart; no peer batch line is refused yet stored.
 
 Checked at the end, after heal, restart of every crashed node, an advance past every close +
-grace (+ the largest skew) and rounds until nothing changes (at most 12): every node holds the
+grace (+ the largest skew), every node's duties (its due seals), then rounds in which each node
+syncs with 2 of its peers drawn at random (a full mesh costs n(n-1) peer rounds; Negentropy
+every other round) until nothing changes (at most 16): every node holds the
 same event set (acknowledged acts that no seal covers stay stored: they are late, not lost) and
 the same sealed lists; every acknowledged event is held everywhere; each seal lists exactly
 the acts its node held, dated by `closes_at`, when it sealed (§6); for every proposal every
 node reports the same `tally_hash`, and where every chapter's seal is counted, `final`
 everywhere; then, past every `closes_at + grace + seal_timeout` (+ skew), every node reports
-`final` with that same `tally_hash`. Seals per node may differ by design; the union may not.
+`final` with that same `tally_hash`, which must be the tally over the union of the counted
+seals' lists (seals created within [close + grace, + seal_timeout]; every act if none counts),
+computed here from the seals alone. Seals per node may differ by design; the union may not.
+
+When the sets stay apart, each event some node lacks is offered to it once more: if every
+refusal is for a role its author lacks at its created_at (while another node stored it), the
+seed counts as the known bug `effect-retroactive-admission` (hardening/known.py) and the
+tallies are still compared on the proposals every node holds; anything else is new.
+
+Cost: 3 to 7 nodes, smaller ones more often (3: 30 %, 4: 30 %, 5: 20 %, 6 and 7: 10 % each;
+a round costs about n² peer calls), and in a third of the worlds of 5 or more nodes each node
+syncs with k = 2 or 3 peers (`SyncSettings.peers`). About 45 ms a seed on an idle core: the
+campaign runs seeds in chunks of 250 on two processes, bounded in time.
 
 Replay: `python -m hardening.simulation SEED` runs one seed and prints its steps; the
 hypothesis state machine (`machine()`) drives the same actions (shrinking) in the fast slice,
@@ -68,7 +83,7 @@ from node.events import Event
 from node.federation.local_network import Delivery
 from node.federation.peer_client import PeerUnavailable
 from node.federation.sync import SyncSettings
-from node.governance import act_set
+from node.governance import act_set, tally
 from node.store import Store
 from node.times import format_ms
 
@@ -88,6 +103,9 @@ RULES = {"min_open_hours": 0.001, "grace_seconds": GRACE_MS // 1000,
 WITHHELD = ("/federation/v1/sealed", "/federation/v1/fetch", "/federation/v1/negentropy",
             "/federation/v1/events", "/federation/v1/changes")
 MAX_PROPOSALS = 3
+# refusals for a role the author lacks at created_at (node/governance/refusals.py)
+ROLE_CODES = frozenset({"not_connector", "delegate_not_connector", "not_member",
+                        "not_vote_author"})
 SETTLE_ROUNDS = 16
 GOSSIP = 2
 
@@ -322,16 +340,31 @@ class World:
             return self.act(d)
         via = d.choice(self.running())
         author = d.choice(self.connectors + self.members)
-        kind = d.choice(["consent", "consent", "vote", "vote", "action"])
+        kind = d.choice(["consent", "consent", "vote", "vote", "action", "effect", "effect"])
         at = self._dated(d, via)
         body: dict[str, Any] = {"title": f"idea {self.step}", "text": "", "kind": kind}
-        if kind != "action":
-            opened = d.choice([MIN_OPEN_MS - 1, MIN_OPEN_MS, MIN_OPEN_MS + d.integer(0, 12_000)])
+        appointee = None
+        if kind == "effect":  # a consent (or vote) proposal that changes the registry
+            body["kind"] = d.choice(["consent", "consent", "vote"])
+            if d.chance(0.6):
+                appointee = f"appointee-{self.step}"
+                body["effect"] = {"appoint_connector": {
+                    "key": pub(appointee), "name": appointee, "chapter": d.choice(self.slugs)}}
+            else:
+                body["effect"] = {"remove_connector": {"key": pub(d.choice(self.connectors))}}
+        if body["kind"] != "action":
+            opened = d.choice([MIN_OPEN_MS - 1, MIN_OPEN_MS, MIN_OPEN_MS,
+                               MIN_OPEN_MS + d.integer(0, 12_000)])
             body["closes_at"] = format_ms(at + opened)
         event = self.sim.sign(author, "proposal", body, chapter=via, at_ms=at)
-        if self._submit(via, event, f"{author} proposes {kind} "
+        effect = f" {next(iter(body['effect']))}" if "effect" in body else ""
+        if self._submit(via, event, f"{author} proposes {body['kind']}{effect} "
                                     f"(closes {body.get('closes_at', '-')[17:23]})"):
             self.proposals.append(event)
+            if effect:
+                self.stats[f"effect{effect}"] += 1
+            if appointee is not None:
+                self.connectors.append(appointee)  # acts before the close are refused
 
     def act(self, d: Draws) -> None:
         if not self.proposals:
@@ -523,10 +556,35 @@ class World:
             run_loop(self.gossip(reconcile=n % 2 == 1))
             self.check_step()
         if not self.settled():
-            sizes = {s: len(self.held(s)) for s in self.slugs}
-            raise Violation("no-convergence", f"after heal and {SETTLE_ROUNDS} rounds the "
-                                              f"event sets differ: {sizes}")
+            raise self.diagnose()
         return SETTLE_ROUNDS
+
+    def diagnose(self) -> Violation:
+        """Why the sets stay apart: offer each event some node lacks to one that lacks it.
+
+        Refused for a role its author lacks at its created_at (under the registry every node
+        now agrees on) while another node stored it: the known bug `effect-retroactive-
+        admission` (hardening/known.py). Anything else is new."""
+        sets = {s: self.held(s) for s in self.slugs}
+        codes: Counter[str] = Counter()
+        examples = []
+        for eid in sorted(set().union(*sets.values())):
+            lacking = [s for s in self.slugs if eid not in sets[s]]
+            if not lacking:
+                continue
+            holder = next(s for s in self.slugs if eid in sets[s])
+            event = self.store(holder).get(eid)
+            node = self.sim.nodes[lacking[0]]
+            outcome = node.receive([event.canonical], origin=holder, now_ms=node.clock())[0]
+            codes[outcome.code or outcome.status] += 1
+            examples.append(f"{event.type} {eid[:12]} on {holder}, {lacking[0]} says "
+                            f"{outcome.code or outcome.status}")
+        sizes = {s: len(v) for s, v in sets.items()}
+        detail = f"after heal and {SETTLE_ROUNDS} rounds the event sets differ: {sizes}; " \
+                 + "; ".join(examples[:3])
+        if codes and set(codes) & ROLE_CODES and set(codes) <= ROLE_CODES | {"unknown_proposal"}:
+            return Violation("effect-retroactive-admission", detail)
+        return Violation("no-convergence", detail)
 
     async def gossip(self, *, reconcile: bool) -> None:
         """A cheaper round: every node, in chapter order, with `GOSSIP` of its peers drawn at
@@ -572,26 +630,35 @@ class World:
             if self.sim.clock.now_ms < target:
                 self.sim.clock.advance(target - self.sim.clock.now_ms)
         self.note("end: heal, restart all, settle")
-        self.stats["settle rounds"] += self.settle()
-        held = self.held(self.slugs[0])
-        lost = set(self.acked) - held
-        if lost:
-            raise Violation("acknowledged-event-lost", f"{len(lost)} acknowledged events are "
-                                                       "held nowhere after the heal")
+        known: Violation | None = None
+        try:
+            self.stats["settle rounds"] += self.settle()
+        except Violation as v:
+            if v.kind != "effect-retroactive-admission":
+                raise
+            known = v  # a known divergence of the event sets: the tallies must still agree
+            self.note(f"end: {v}")
+        if known is None:
+            lost = set(self.acked) - self.held(self.slugs[0])
+            if lost:
+                raise Violation("acknowledged-event-lost", f"{len(lost)} acknowledged events "
+                                                           "are held nowhere after the heal")
         self.check_seals()
-        before = self.compare_reports(final_expected=False)
+        before = self.compare_reports(final_expected=False, diverged=known is not None)
         self.sim.clock.advance(self.timeout_ms + 2 * max_skew + 1)
         self.note("end: past every seal timeout")
         self.duties()  # finality needs no message: every seal is already everywhere
         self.check_step()
-        if not self.settled():
+        if known is None and not self.settled():
             raise Violation("no-convergence", "the event sets moved apart after the timeout")
-        after = self.compare_reports(final_expected=True)
+        after = self.compare_reports(final_expected=True, diverged=known is not None)
         for pid, h in before.items():
-            if after[pid] != h:
+            if after.get(pid, h) != h:
                 raise Violation("tally-changed-after-convergence",
                                 f"{pid[:12]}: {h[:12]} before the seal timeout, "
                                 f"{after[pid][:12]} after")
+        if known is not None:
+            raise known
 
     def check_seals(self) -> None:
         """§6: each node's seal covers exactly the acts it held, dated by closes_at, when it
@@ -619,10 +686,33 @@ class World:
                                         f"{None if listed is None else len(listed)} acts, it "
                                         f"held {len(expected)} when it sealed")
 
-    def compare_reports(self, *, final_expected: bool) -> dict[str, str]:
-        """Every node: the same tally_hash for every proposal; `final` where it must be."""
+    def expected_hash(self, proposal: Event) -> str:
+        """§6/§7 from the seals alone: the tally over the acts in the union of the counted
+        seals' lists (a seal counts if created within [close + grace, + seal_timeout]), or over
+        every act if none counts."""
+        store = self.store(self.slugs[0])
+        held = act_set(proposal, store.events_of(proposal=proposal.id, global_delegations=True))
+        close = self.closes(proposal)
+        if close is not None:
+            counted = [s for s in store.events_of(types=["seal"], proposal=proposal.id)
+                       if close + self.grace_ms <= s.created_ms
+                       <= close + self.grace_ms + self.timeout_ms]
+            if counted:
+                union = set().union(*(store.get_sealed(s.id) or () for s in counted))
+                held = tuple(a for a in held if a.id in union)
+        node = self.sim.nodes[self.slugs[0]]
+        return tally(proposal, held, node.timeline(), self.charter.rules).hash
+
+    def compare_reports(self, *, final_expected: bool, diverged: bool = False) -> dict[str, str]:
+        """Every node: the same tally_hash for every proposal; `final` where it must be.
+
+        `diverged`: the event sets differ by the known bug (effect-retroactive-admission):
+        proposals some node lacks are skipped, a seal may list an act another node can never
+        hold (so `final` is required only past the timeout), and the union is not recomputed."""
         hashes: dict[str, str] = {}
         for p in self.proposals:
+            if diverged and not all(self.store(s).has(p.id) for s in self.slugs):
+                continue
             reports = {s: self.sim.report(s, p.id) for s in self.slugs}
             distinct = {r["tally_hash"] for r in reports.values()}
             if len(distinct) != 1:
@@ -631,7 +721,7 @@ class World:
                                             f"{' final' if r['final'] else ''}"
                                             for s, r in reports.items()))
             finals = {r["final"] for r in reports.values()}
-            all_sealed = all(not r["missing_seals"] for r in reports.values())
+            all_sealed = all(not r["missing_seals"] for r in reports.values()) and not diverged
             kind = p.body["kind"]
             if kind == "action" or final_expected or all_sealed:
                 if len(finals) != 1:
@@ -641,6 +731,10 @@ class World:
                 raise Violation("not-final", f"{kind} {p.id[:12]} is not final "
                                 f"({'past the timeout' if final_expected else 'all sealed'})")
             r0 = next(iter(reports.values()))
+            if final_expected and not diverged and r0["tally_hash"] != self.expected_hash(p):
+                raise Violation("tally-not-of-the-sealed-union",
+                                f"{kind} {p.id[:12]}: every node reports {r0['tally_hash'][:12]}, "
+                                f"the counted seals' union gives {self.expected_hash(p)[:12]}")
             if final_expected and kind != "action":
                 self.stats["final all sealed" if not r0["missing_seals"] else
                            "final timed out"] += 1
@@ -675,7 +769,7 @@ def run_seed(seed: int, *, keep_log: bool = False) -> Outcome:
     weights = list(World.ACTIONS.values())
     world = World.build(d, seed=seed)
     try:
-        for _ in range(rng.randint(6, 30)):
+        for _ in range(rng.randint(6, 24)):
             world.do(rng.choices(names, weights)[0], d)
         world.check_end()
     except Violation as v:
@@ -734,8 +828,8 @@ def campaign(first_seed: int, seeds: int, seconds: float, workers: int = 2,
 
 def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = print) -> Result:
     started = time.monotonic()
-    seeds = max(100, int(12_000 * scale))
-    seconds = max(30.0, 420 * scale)
+    seeds = max(100, int(10_500 * scale))
+    seconds = max(30.0, 540 * scale)  # the bound; 10,500 seeds take about 6 min on 2 cores
     done, failures, stats = campaign(seed, seeds, seconds, workers=min(2, os.cpu_count() or 1),
                                      progress=progress)
     kinds: dict[str, list[Outcome]] = {}
@@ -750,7 +844,8 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
     return Result(
         number=9, name="deterministic simulation (in-memory network)",
         tried=f"{done:,} seeds (from {seed}), each 3–7 real nodes on the in-memory network with "
-              "6–30 random steps: proposals and acts through random nodes' client path with "
+              "6–24 random steps: proposals (some appointing or removing a Connector) and acts "
+              "through random nodes' client path with "
               "skewed clocks (± grace), peer rounds one by one, all at once and interleaved, "
               "lost/duplicated/withheld messages, partitions and heals, crash-restarts, clock "
               "steps and jumps past close + grace and the seal timeout; then heal and settle",
@@ -760,7 +855,11 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
               f"heal, each seal exactly its node's act set, one tally_hash and final flag per "
               f"proposal on every node ({stats['final all sealed']:,} final with every seal, "
               f"{stats['final timed out']:,} by timeout, {stats['amended']:,} amended reports)"
-              if not failures else f"{done - len(failures):,} of {done:,} seeds held"),
+              if not failures else
+              f"{done - len(failures):,} of {done:,} seeds held every invariant"
+              + (f"; in the {len(failures)} that met the known divergence every node still "
+                 "reported one tally_hash and final flag per proposal it held"
+                 if set(kinds) == {"effect-retroactive-admission"} else "")),
         failures=[Failure(kind, len(outs), [f"seed {o.seed}: {o.detail[:200]}" for o in outs[:2]])
                   for kind, outs in kinds.items()],
         seconds=took,
@@ -838,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
             print("   ", line)
         if not out.ok:
             bad += 1
-            print(f"  {out.kind}: {out.detail}")
+            print(f"  {out.detail}")
     return 1 if bad else 0
 
 
