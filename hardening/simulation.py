@@ -47,7 +47,8 @@ seals' lists (seals created within [close + grace, + seal_timeout]; every act if
 computed here from the seals alone. Seals per node may differ by design; the union may not.
 
 When the sets stay apart, each event some node lacks is offered to it once more: if every
-refusal is for a role its author lacks at its created_at (while another node stored it), the
+refusal is for a role its author lacks at its created_at or an effect gone stale (while
+another node stored it), the
 seed counts as the known bug `effect-retroactive-admission` (hardening/known.py) and the
 tallies are still compared on the proposals every node holds; anything else is new.
 
@@ -103,9 +104,11 @@ RULES = {"min_open_hours": 0.001, "grace_seconds": GRACE_MS // 1000,
 WITHHELD = ("/federation/v1/sealed", "/federation/v1/fetch", "/federation/v1/negentropy",
             "/federation/v1/events", "/federation/v1/changes")
 MAX_PROPOSALS = 3
-# refusals for a role the author lacks at created_at (node/governance/refusals.py)
+# refusals that depend on the registry at created_at, which effects change
+# (node/governance/refusals.py): a role the author lacks, or an effect gone stale
 ROLE_CODES = frozenset({"not_connector", "delegate_not_connector", "not_member",
-                        "not_vote_author"})
+                        "not_vote_author", "already_connector", "effect_not_connector",
+                        "effect_unknown_chapter", "chapter_exists"})
 SETTLE_ROUNDS = 16
 GOSSIP = 2
 
@@ -562,9 +565,9 @@ class World:
     def diagnose(self) -> Violation:
         """Why the sets stay apart: offer each event some node lacks to one that lacks it.
 
-        Refused for a role its author lacks at its created_at (under the registry every node
-        now agrees on) while another node stored it: the known bug `effect-retroactive-
-        admission` (hardening/known.py). Anything else is new."""
+        Refused for a role its author lacks at its created_at, or as an effect gone stale
+        (under the registry every node now agrees on), while another node stored it: the
+        known bug `effect-retroactive-admission` (hardening/known.py). Anything else is new."""
         sets = {s: self.held(s) for s in self.slugs}
         codes: Counter[str] = Counter()
         examples = []
