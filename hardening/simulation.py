@@ -295,7 +295,9 @@ class World:
         return [c.slug for c in self.charter.chapters]
 
     def store(self, slug: str) -> Store:
-        return self.sim.store_of(slug)
+        """The store of `slug`, running or crashed (a crashed in-memory node keeps its own)."""
+        node = self.sim.nodes.get(slug)
+        return node.store if node is not None else self.sim._kept[slug]
 
     def held(self, slug: str) -> set[str]:
         return {r[0] for r in self.store(slug).db.execute("select id from events")}

@@ -159,11 +159,6 @@ class Simulation:
     def ids(self, slug: str) -> set[str]:
         return {r[0] for r in self.nodes[slug].store.db.execute("select id from events")}
 
-    def store_of(self, slug: str) -> Store:
-        """The store of `slug`, running or crashed (a crashed in-memory node keeps its own)."""
-        node = self.nodes.get(slug)
-        return node.store if node is not None else self._kept[slug]
-
     def converged(self) -> bool:
         sets = [self.ids(slug) for slug in self.nodes]
         return all(s == sets[0] for s in sets)
