@@ -161,6 +161,26 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "were taken as numbers; a schema-valid `after` over 2^62 was refused rather than "
         "meaning \"after everything\"",
         "tests/test_hardening_api.py::test_query_integers_are_plain_ascii_digits", open=False),
+    KnownBug(
+        "effect-retroactive-admission",
+        "node/service.py `_admit` (role checks at created_at under a node's provisional "
+        "registry); PROTOCOL §4/§6",
+        "an event is judged once, with the registry the node holds then: a node that does "
+        "not (yet) hold an adopted `remove_connector` proposal accepts an act (or a vote "
+        "proposal) its removed Connector dates after the removal's closes_at, and keeps it; "
+        "every node that holds the removal refuses it (`not_connector`, `not_vote_author`) "
+        "whenever it is offered; likewise a second removal of the same Connector, stale for "
+        "the others (`effect_not_connector`). Found by campaign 9 (about 1 seed in 400). "
+        "After the heal the "
+        "event sets never converge, a seal that lists the act names an act the others can "
+        "never fetch (those proposals become final only at the seal timeout), and exports "
+        "differ. Tallies agree (the act's author is no Connector at the close either way). "
+        "Fix belongs to admission/the spec: e.g. keep a relayed act whose only fault is a "
+        "role lost through an effect, excluded from tallies, or un-store acts an effect "
+        "invalidates",
+        "tests/test_hardening_simulation.py::"
+        "test_an_act_taken_before_its_authors_removal_was_known_reaches_every_node",
+        open=True),
 )}
 
 
