@@ -130,6 +130,11 @@ class _Worker:
             verdicts = self.buffer[4:4 + count]
             del self.buffer[:4 + count]
             ticket = self.waiting.popleft()
+            if count != len(ticket.items):  # out of step with us: trust none of its answers
+                self.waiting.appendleft(ticket)
+                self.proc.kill()
+                self.fail()
+                return False
             ticket._verdicts = [b == 1 for b in verdicts]
         return True
 
@@ -166,6 +171,7 @@ class SignatureVerifier:
         self.workers = (cores if cores > 1 else 0) if workers is None else workers
         self._pool: list[_Worker] = []
         self._lock = threading.RLock()
+        self._pid = os.getpid()
 
     def submit(self, items: Sequence[UnverifiedEvent]) -> Ticket:
         with self._lock:
@@ -180,6 +186,11 @@ class SignatureVerifier:
     def _pick(self) -> _Worker | None:
         if self.workers <= 0 or os.name != "posix":
             return None
+        if os.getpid() != self._pid:
+            # A forked child: the pipes it inherited lead to its parent's workers, whose
+            # replies the parent reads too; sharing them would pair verdicts with the wrong
+            # signatures. Leave them to the parent and start our own.
+            self._pool, self._pid = [], os.getpid()
         self._pool = [w for w in self._pool if w.alive]
         while len(self._pool) < self.workers:
             try:

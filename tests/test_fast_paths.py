@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import rfc8785
@@ -183,6 +184,33 @@ def test_a_dead_worker_costs_nothing_but_time() -> None:
                  for r in results]
         assert codes.count("ok") == 50 and "bad_signature" not in codes
         assert _outcome(results[10].event) == ("refused", "bad_signature")
+    finally:
+        verifier.close()
+
+
+def _verdicts(verifier: SignatureVerifier) -> list[tuple]:
+    return [_outcome(r.event) for r in check_lines(_batch(), federation=FED, verifier=verifier)
+            if isinstance(r, PendingEvent)]
+
+
+def test_a_forked_process_does_not_share_its_parents_workers() -> None:
+    """A process forked after the workers started (a process pool, a pre-fork server) must
+    not read the parent's workers' replies: verdicts would pair with the wrong signatures."""
+    verifier = SignatureVerifier(2)
+    try:
+        expected = _verdicts(verifier)  # starts the workers, in the parent
+        assert expected.count(("refused", "bad_signature")) == 1
+        pid = os.fork()
+        if pid == 0:  # the child: both processes now verify at the same time
+            try:
+                ok = all(_verdicts(verifier) == expected for _ in range(20))
+            except BaseException:  # noqa: BLE001 - any failure is the child's answer
+                ok = False
+            os._exit(0 if ok else 1)
+        parent_ok = all(_verdicts(verifier) == expected for _ in range(20))
+        _, status = os.waitpid(pid, 0)
+        assert parent_ok
+        assert os.waitstatus_to_exitcode(status) == 0
     finally:
         verifier.close()
 
