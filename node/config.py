@@ -42,7 +42,7 @@ class Config:
     anti_entropy_interval: float = 30.0
     duty_interval: float = 1.0
     request_timeout: float = 10.0
-    backoff_cap: float = 60.0
+    backoff_cap: float = 10.0  # both sides of a healed cut back off: this bounds the heal
     peers: int | str = "all"  # "all" registered chapters, or k of them (a random k-out graph)
     webhooks: tuple[Webhook, ...] = field(default_factory=tuple)
 

@@ -1,4 +1,5 @@
-"""A peer in backoff is retried as soon as it reaches us, not when its backoff runs out."""
+"""A peer in backoff is retried as soon as it reaches us, not when its backoff runs out; and
+when neither side reaches the other (both back off after a cut heals), within the cap."""
 
 from __future__ import annotations
 
@@ -55,4 +56,20 @@ async def test_hearing_from_a_peer_ends_its_backoff(tmp_path: Path) -> None:
         assert node.store.peer("rome").failures == 2 and node.store.peer("barcelona").failures == 1
     finally:
         await federation.stop()
+        node.store.close()
+
+
+async def test_a_peer_down_for_long_is_still_retried_within_the_cap(tmp_path: Path) -> None:
+    """Both sides of a healed cut may be backing off from each other, so neither hears from
+    the other: only the cap bounds how long they take to meet (campaign 8's heal bar is
+    2 x pull interval + 10 s)."""
+    node = _node(tmp_path)
+    settings = SyncSettings()
+    federation = Federation(node, FlakyClient(), settings)
+    try:
+        waits = [(await federation.peer_round("rome")).wait_s for _ in range(30)]
+        assert node.store.peer("rome").failures == 30
+        assert waits[0] < waits[5]  # exponential at first
+        assert max(waits) <= settings.backoff_cap_s <= 2 * settings.pull_interval_s
+    finally:
         node.store.close()

@@ -45,7 +45,7 @@ class SyncSettings:
     duty_interval_s: float = 1.0
     batch_size: int = 500
     backoff_base_s: float = 0.5
-    backoff_cap_s: float = 60.0
+    backoff_cap_s: float = 10.0  # see Federation.peer_round: a healed cut waits at most this
     request_timeout_s: float = 10.0
     peers: int | None = None  # None: every registered chapter; k: k of them (`select_peers`)
 
