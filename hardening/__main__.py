@@ -5,6 +5,7 @@ docs/RELIABILITY.md.
     python -m hardening --only 2 3 5         # some campaigns; the others are left out of the file
     python -m hardening --scale 0.1          # a quick pass (fewer inputs, shorter runs)
     python -m hardening --seed 7             # another seed; every campaign replays from it
+    python -m hardening --only 8 9 --keep-others   # after a fix: re-run those, keep the rest
 
 Campaigns run one after the other, the fuzzers first (two at a time, one per core), so that
 the timing campaigns (resource exhaustion) do not compete with them for the CPU.
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fuzz-seconds", type=int, default=420,
                         help="time bound per fuzz target (each also stops at its input count)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
+    parser.add_argument("--keep-others", action="store_true",
+                        help="with --only: keep the other campaigns' results from the last saved "
+                             "run (after a fix, re-run just the campaigns it touches); the "
+                             "header then names both runs")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite --out from the last run's saved results (after the "
                              "known-bug table changed), running nothing")
@@ -127,9 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         f" {flag}" for flag in sys.argv[1:] if flag) if argv is None else \
         "python -m hardening " + " ".join(argv)
     date, commit = now_utc(), commit_of_tree()
+    command = command.strip()
+    if args.keep_others and args.only:
+        earlier = json.loads(saved.read_text())
+        kept = [Result(**{**r, "failures": [Failure(**f) for f in r["failures"]]})
+                for r in earlier["results"] if r["number"] not in args.only]
+        results = sorted(kept + results, key=lambda r: r.number)
+        total += sum(r.seconds for r in kept)
+        command = (f"{earlier['command']} at {earlier['commit']} ({earlier['date']}); then "
+                   f"campaigns {' '.join(map(str, args.only))} re-run with: {command}")
     write_reliability(args.out, results, seed=args.seed, total_s=total, not_done=NOT_DONE,
-                      command=command.strip(), date=date, commit=commit)
-    saved.write_text(json.dumps({"seed": args.seed, "total_s": total, "command": command.strip(),
+                      command=command, date=date, commit=commit)
+    saved.write_text(json.dumps({"seed": args.seed, "total_s": total, "command": command,
                                  "date": date, "commit": commit,
                                  "results": [asdict(r) for r in results]}, indent=1))
     progress(f"wrote {args.out} ({total / 60:.1f} min)")

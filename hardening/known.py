@@ -115,13 +115,27 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "type, scope and registry segment, `Store.essential_acts`; campaign 6 measures it)",
         open=False),
     KnownBug(
+        "verifier-shared-after-fork", "node/ingest.py `SignatureVerifier` (worker pipes)",
+        "a process forked after its signature workers started (campaign 9's process pool; "
+        "any pre-fork server) kept using the parent's worker pipes: both processes read "
+        "replies meant for the other, so verdicts could pair with the wrong signatures; "
+        "campaign 9 saw it as IndexError (a reply shorter than the chunk) on one seed in "
+        "10,500 (20265523, which holds when replayed alone). Fixed: a verifier notices it "
+        "was forked and starts its own workers; a reply whose length does not match its "
+        "chunk retires the worker and its chunks are checked locally",
+        "tests/test_fast_paths.py::test_a_forked_process_does_not_share_its_parents_workers",
+        open=False, crashes=True),
+    KnownBug(
         "backoff-after-heal", "node/federation/sync.py `_peer_loop` (backoff)",
         "a peer that failed for a while is retried only when its exponential backoff (up to "
         "60 s, with jitter) runs out, even after that peer is back and has itself reached us: "
         "after 60 s partitions of 5 nodes, one heal in three took 13.8 s, then 15.5 s in the "
         "next run, to converge (bar: 2 × pull "
-        "interval + 10 s = 11 s); the other heals took 1.7 to 6.6 s",
-        "campaign 8 of `python -m hardening`; tests/test_sync_backoff.py pins the mechanism",
+        "interval + 10 s = 11 s); the other heals took 1.7 to 6.6 s. Fixed first by ending a "
+        "backoff when the peer reaches us; campaign 8 then still saw a heal take 16.1 s "
+        "(2026-12-01): when both sides of a cut back off from each other, neither reaches the "
+        "other until one's wait (up to the 60 s cap) runs out. The cap is now 10 s",
+        "campaign 8 of `python -m hardening`; tests/test_sync_backoff.py pins both mechanisms",
         open=False),
     KnownBug(
         "listen-backlog", "node/app.py `serve` (aiohttp TCPSite, backlog 128)",
