@@ -146,10 +146,7 @@ class LocalNetwork:
             self.stats["dropped_reply"] += 1
             raise PeerUnavailable(f"{url}: TimeoutError: reply lost")
         self.stats["delivered"] += 1
-        if reply.status >= 400:
-            raise PeerUnavailable(f"{url}: HTTP {reply.status} {reply.body[:200]!r}",
-                                  code="peer_refused")
-        return reply
+        return reply.accepted(url)
 
     async def _answer(self, source: ChapterNode, target: ChapterNode, method: str, path: str,
                       body: bytes) -> PeerReply:

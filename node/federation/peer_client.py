@@ -36,6 +36,14 @@ class PeerReply:
     headers: dict[str, str]
     skew_ms: int | None  # peer clock minus ours, from its Date header (second resolution)
 
+    def accepted(self, url: str) -> PeerReply:
+        """This reply, unless its status says the peer refused the request: every transport
+        (HTTP, the in-memory network) treats a refusal the same way."""
+        if self.status >= 400:
+            raise PeerUnavailable(f"{url}: HTTP {self.status} {self.body[:200]!r}",
+                                  code="peer_refused")
+        return self
+
     def json(self) -> object:
         try:
             return json.loads(self.body)
@@ -77,10 +85,7 @@ class PeerClient:
                                   _skew(resp, now))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
             raise PeerUnavailable(f"{url}: {type(e).__name__}: {e}") from e
-        if reply.status >= 400:
-            raise PeerUnavailable(f"{url}: HTTP {reply.status} {reply.body[:200]!r}",
-                                  code="peer_refused")
-        return reply
+        return reply.accepted(url)
 
 
 def _skew(resp: aiohttp.ClientResponse, sent_at: float) -> int | None:

@@ -133,9 +133,9 @@ class Federation:
         # node-key index, one object per set of chapters) is the one drawn from, nothing is
         # recomputed; otherwise a digest of the set is compared, and only it is kept (with
         # 10,000 simulated nodes a set of 10,000 slugs each would be gigabytes).
-        version = getattr(chapters, "version", None)
+        version = chapters.version
         chosen = self._selection
-        if chosen is not None and version is not None and chosen[0] is version:
+        if chosen is not None and chosen[0] is version:
             return list(chosen[2])
         digest = (len(chapters), hash(frozenset(chapters)))
         if chosen is None or chosen[1] != digest:
