@@ -359,7 +359,8 @@ def _node_target(kit: Any, *, signed: bool) -> tuple[Target, Callable[[], None]]
         now = NOW_MS
         node.node.proposals(now)
         for e in node.store.events_of(types=["proposal"]):
-            node.node.proposal_report(e.id, now)
+            if node.node.not_admitted(e) is None:  # a peer's proposal it could not admit is
+                node.node.proposal_report(e.id, now)  # kept, and reported as not found
         node.node.status(now)
         for _ in node.node.export_lines(now):
             pass

@@ -189,12 +189,12 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "event sets never converge, a seal that lists the act names an act the others can "
         "never fetch (those proposals become final only at the seal timeout), and exports "
         "differ. Tallies agree (the act's author is no Connector at the close either way). "
-        "Fix belongs to admission/the spec: e.g. keep a relayed act whose only fault is a "
-        "role lost through an effect, excluded from tallies, or un-store acts an effect "
-        "invalidates",
+        "Fixed by derived admission (docs/protocol.md §5): a relayed event failing only a "
+        "check that reads derived state is kept and exchanged, and every read (timeline, "
+        "tally, seal, listing, audit) judges it again against the registry the whole set gives",
         "tests/test_hardening_simulation.py::"
         "test_an_act_taken_before_its_authors_removal_was_known_reaches_every_node",
-        open=True),
+        open=False),
 )}
 
 

@@ -84,7 +84,8 @@ from node.events import Event
 from node.federation.local_network import Delivery
 from node.federation.peer_client import PeerUnavailable
 from node.federation.sync import SyncSettings
-from node.governance import act_set, tally
+from node.events import event_from_stored
+from node.governance import Timeline, act_set, admitted_acts, registry_relevant, tally
 from node.store import Store
 from node.times import format_ms
 
@@ -621,6 +622,7 @@ class World:
             for p in self.proposals:
                 close = self.closes(p)
                 if close is not None and p.id in sets[0] and self.local(slug) >= close + self.grace_ms \
+                        and node.not_admitted(p) is None \
                         and not any(s.author == node.node_public for s in
                                     node.store.events_of(types=["seal"], proposal=p.id)):
                     return False
@@ -683,7 +685,13 @@ class World:
                     before = [e for e in store.events_of(proposal=p.id, global_delegations=True)
                               if store.db.execute("select seq from events where id = ?",
                                                   [e.id]).fetchone()[0] < seq]
-                    expected = sorted(a.id for a in act_set(p, before))
+                    # the acts the registry it held then admitted (derived admission)
+                    then = [event_from_stored(r[0], r[1]) for r in store.db.execute(
+                        "select canonical, created_ms from events where seq < ?", [seq])]
+                    sealed = {k: v for k, v in store.all_sealed().items()
+                              if k in {e.id for e in then}}
+                    timeline = Timeline.build(self.charter, registry_relevant(then), sealed)
+                    expected = sorted(a.id for a in admitted_acts(act_set(p, before), timeline))
                     listed = store.get_sealed(seal.id)
                     if listed is None or sorted(listed) != expected:
                         raise Violation("seal-not-its-act-set",
@@ -717,6 +725,14 @@ class World:
         hashes: dict[str, str] = {}
         for p in self.proposals:
             if diverged and not all(self.store(s).has(p.id) for s in self.slugs):
+                continue
+            # derived admission: a proposal some peer kept though no registry admits it
+            verdicts = {s: self.sim.nodes[s].not_admitted(p) for s in self.slugs}
+            if len(set(verdicts.values())) != 1:
+                raise Violation("admission-divergence", f"{p.body['kind']} {p.id[:12]}: "
+                                + ", ".join(f"{s} {v or 'admitted'}" for s, v in verdicts.items()))
+            if next(iter(verdicts.values())) is not None:
+                self.stats["kept, not admitted"] += 1
                 continue
             reports = {s: self.sim.report(s, p.id) for s in self.slugs}
             distinct = {r["tally_hash"] for r in reports.values()}

@@ -24,11 +24,14 @@ from .errors import ChapterNodeError, ConfigError, InvalidEvent, NotFound
 from .events import MAX_RAW_BYTES, Event, event_from_object, loads_strict
 from .governance import (
     Decision,
+    Escalated,
     Timeline,
+    closes_ms,
     decide,
     dedupe,
     final_acts,
     kind_of,
+    refusal,
     vote_resolution,
 )
 
@@ -130,11 +133,33 @@ def timeline_of(export: Export) -> Timeline:
     return Timeline.build(export.charter, export.events, export.sealed)
 
 
+def not_admitted(export: Export, proposal: Event, timeline: Timeline) -> str | None:
+    """Why the file's own registry refuses `proposal` (§4), or None. An export holds every
+    event its node kept, and a node keeps relayed events it cannot admit (docs/protocol.md
+    §5); an auditor, trusting no node, judges each proposal again anyway."""
+    escalated = None
+    source_id = proposal.body.get("escalated_from")
+    if source_id is not None:
+        source = next((e for e in export.events if e.id == source_id and e.type == "proposal"),
+                      None)
+        if source is not None and not_admitted(export, source, timeline) is None:
+            judged_at = closes_ms(source) or source.created_ms  # as at its close: no clock
+            outcome = decide(source, export.events, timeline, export.charter.rules,
+                             export.sealed, judged_at).tally.outcome
+            escalated = Escalated(outcome=outcome, proposal=source)
+    return refusal(proposal, registry=timeline.at(proposal.created_ms),
+                   rules=export.charter.rules, escalated=escalated)
+
+
 def audit_proposal(export: Export, proposal_id: str, now_ms: int,
                    timeline: Timeline | None = None) -> Decision:
     """Decide one proposal from the file alone; refuse a sealed list that does not match."""
     proposal = export.proposal(proposal_id)
     timeline = timeline or timeline_of(export)
+    refused = not_admitted(export, proposal, timeline)
+    if refused is not None:
+        raise NotFound(f"proposal {proposal_id} is in the export but not admitted ({refused}): "
+                       "it counts for nothing", code="not_admitted")
     decision = decide(proposal, export.events, timeline, export.charter.rules, export.sealed, now_ms)
     if decision.seals is not None and decision.seals.mismatched:
         bad = decision.seals.mismatched[0]
@@ -191,6 +216,8 @@ def proposals_report(export: Export, now_ms: int) -> list[dict[str, Any]]:
     timeline = timeline_of(export)
     rows = []
     for proposal in export.proposals():
+        if not_admitted(export, proposal, timeline) is not None:
+            continue
         decision = decide(proposal, export.events, timeline, export.charter.rules,
                           export.sealed, now_ms)
         problems = [f"sealed list of {s.chapter} does not match its seal"

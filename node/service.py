@@ -143,6 +143,8 @@ class ChapterNode:
         self._timeline: gov.Timeline | None = None
         self._timeline_key = (-1, -1)
         self._evaluated: dict[str, tuple[Any, ...]] = {}
+        # (timeline, chapters, Connectors it ever has): for Store.essential_acts
+        self._ever: tuple[Any, frozenset[str], frozenset[str]] = (None, frozenset(), frozenset())
         self._reconcile_stats: dict[str, tuple[int, int, int]] = {}
         epoch = store.get_meta("feed_epoch")
         if epoch is None:
@@ -317,6 +319,7 @@ class ChapterNode:
                 if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
                     if gov.has_effect(event):
                         effect_ids.add(event.id)
+                        effect_ids |= gov.escalation_sources([event])
                     self._flush(pending, origin, now_ms, outcomes)  # later events see the new registry
                     pending = []
                     timeline = self.timeline()
@@ -363,15 +366,33 @@ class ChapterNode:
         if event.type == "proposal" and "escalated_from" in event.body:
             escalated = self._escalation_context(event.body["escalated_from"])
         registry = (timeline or self.timeline()).at(event.created_ms)
-        gov.check(event, registry=registry, rules=self.charter.rules,
-                  proposal=proposal, escalated=escalated)
+        if from_peer:
+            # Derived admission (docs/protocol.md §5): what only this node's knowledge refuses
+            # is kept, so every node ends with the same set; reads judge it again.
+            gov.relayed(event, registry=registry, rules=self.charter.rules,
+                        proposal=proposal, escalated=escalated)
+        else:
+            gov.check(event, registry=registry, rules=self.charter.rules,
+                      proposal=proposal, escalated=escalated)
         gov.check_deadline(event, proposal, self.charter.rules, now_ms, from_peer,
                            own_chapter=None if from_peer else self.chapter)
 
+    def not_admitted(self, proposal: Event) -> str | None:
+        """Why the whole set held refuses `proposal` (a refusal code), or None.
+
+        A peer's proposal is kept even when this node could not admit it (derived
+        admission, docs/protocol.md §5); such a proposal is listed, tallied and sealed by
+        no one, here as anywhere else."""
+        escalated = None
+        if "escalated_from" in proposal.body:
+            escalated = self._escalation_context(proposal.body["escalated_from"])
+        return gov.refusal(proposal, registry=self.registry(proposal.created_ms),
+                           rules=self.charter.rules, escalated=escalated)
+
     def _escalation_context(self, pid: str) -> gov.Escalated | None:
         source = self.store.get(pid)
-        if source is None or source.type != "proposal":
-            return None
+        if source is None or source.type != "proposal" or self.not_admitted(source) is not None:
+            return None  # as if not held
         result = self._compute(source)
         return gov.Escalated(outcome=result.tally["outcome"], proposal=source)
 
@@ -499,10 +520,13 @@ class ChapterNode:
         if self.store.seal_marker(proposal.id) == (0, 0):
             # No seal restricts the act set: the acts that can decide it are enough, however
             # many one Connector signed (hardening campaign 6, act-set amplification).
+            if self._ever[0] is not timeline:
+                self._ever = (timeline, *timeline.ever())
             acts = self.store.essential_acts(
                 proposal.id, close_ms=gov.closes_ms(proposal),
                 globals_too=gov.kind_of(proposal) != "action",
-                change_points=timeline.change_points())
+                change_points=timeline.change_points(), chapters=self._ever[1],
+                connectors=self._ever[2])
         else:
             acts = self.store.events_of(proposal=proposal.id, global_delegations=True)
         seals = [a for a in acts if a.type == "seal"]
@@ -517,6 +541,10 @@ class ChapterNode:
         proposal = self.store.get(pid)
         if proposal is None or proposal.type != "proposal":
             raise NotFound(f"no proposal {pid} on this node")
+        refused = self.not_admitted(proposal)
+        if refused is not None:
+            raise NotFound(f"proposal {pid} is held but not admitted ({refused}): it counts "
+                           "for nothing", code="not_admitted")
         result = self._compute(proposal, now_ms, trace=True)
         return {
             "id": pid,
@@ -539,6 +567,8 @@ class ChapterNode:
         out = []
         for proposal in self.store.events_of(types=["proposal"]):
             if kind and proposal.body["kind"] != kind:
+                continue
+            if self.not_admitted(proposal) is not None:
                 continue
             result = self._compute(proposal, now_ms)
             if state and result.state != state:
@@ -571,14 +601,18 @@ class ChapterNode:
                 continue
             if self.chapter not in self.registry(parse_ms(closes)).chapters:
                 continue  # a chapter admitted after the close has nothing to seal
+            if self.not_admitted(proposal) is not None:
+                continue  # held, not admitted: nothing to seal
             made.append(self._seal(proposal, now_ms))
         return made
 
     def _seal(self, proposal: Event, now_ms: int) -> Event:
-        acts = gov.act_set(proposal, self.store.events_of(proposal=proposal.id,
-                                                          global_delegations=True))
+        timeline = self.timeline()
+        # the acts this node admits: those a node refusing them at ingest would hold too
+        acts = tuple(gov.admitted_acts(gov.act_set(proposal, self.store.events_of(
+            proposal=proposal.id, global_delegations=True)), timeline))
         ids = sorted(a.id for a in acts)
-        tally = gov.tally(proposal, acts, self.timeline(), self.charter.rules).to_json()
+        tally = gov.tally(proposal, acts, timeline, self.charter.rules).to_json()
         seal = sign_event(
             federation=self.charter.id, type="seal", chapter=self.chapter,
             created_at=format_ms(now_ms),
@@ -615,6 +649,9 @@ class ChapterNode:
                     parse_ms(closes) + rules.grace_ms + rules.seal_timeout_ms)
                 marker = ("open", self.store.proposal_head(proposal.id), *seals, timed_out)
             if self._evaluated.get(proposal.id) == marker:
+                continue
+            if self.not_admitted(proposal) is not None:
+                self._evaluated[proposal.id] = marker
                 continue
             result = self._compute(proposal, now_ms)
             if result.record is not None:

@@ -249,30 +249,42 @@ class Store:
         return [event_from_stored(r[0], r[1]) for r in self.db.execute(sql, args)]
 
     def essential_acts(self, proposal: str, *, close_ms: int | None, globals_too: bool,
-                       change_points: Sequence[int] = ()) -> list[Event]:
+                       change_points: Sequence[int], chapters: Iterable[str],
+                       connectors: Iterable[str]) -> list[Event]:
         """The acts of `proposal` that can decide its tally when no seal restricts its act
         set, in (created_at, id) order: for each author, act type, scope (this proposal or
-        global) and registry segment, its earliest and its latest act.
+        global), chapter, delegation target and registry segment, its earliest and its latest
+        act.
 
         Why: one Connector may sign any number of acts on a proposal; every rule reads only
         an author's first act of a kind (an endorsement counts once, from the first one made
         as a Connector) or latest one (latest vote, veto/withdrawal, delegation per scope),
         so the rest need not leave SQLite. `change_points` (Timeline.change_points) split the
-        groups where the set of Connectors changes. tests/test_act_reduction.py checks the
-        tally, report and trace equal those from every act.
+        groups where the set of Connectors changes. Whether an act is admitted at all (a peer
+        keeps acts it cannot admit, governance.admissibility) depends on its author, chapter
+        and delegation target in that segment, hence the finer groups; `chapters` and
+        `connectors` (every chapter and Connector the timeline ever has) drop the acts no
+        registry can admit, so a flood of made-up targets or slugs adds no group.
+        tests/test_act_reduction.py checks the tally, report and trace equal those from
+        every act.
         """
         points = [p for p in change_points if close_ms is None or p <= close_ms]
         segment = f", {'+'.join(['(created_ms >= ?)'] * len(points))}" if points else ""
         types = sorted(ACT_TYPES)
         where = f"(proposal = ? and type in ({','.join('?' * len(types))}))"
-        tail: list[Any] = []
+        tail: list[Any] = [json.dumps(sorted(chapters)), json.dumps(sorted(connectors))]
         if globals_too:
             where += " or (type = 'delegation' and proposal is null)"
+        where = f"({where}) and chapter in (select value from json_each(?))"
+        target = "json_extract(cast(canonical as text), '$.body.to')"
+        where += (f" and (type != 'delegation' or {target} is null"
+                  f" or {target} in (select value from json_each(?)))")
         if close_ms is not None:
-            where = f"({where}) and created_ms <= ?"
+            where += " and created_ms <= ?"
             tail.append(close_ms)
         sql = (f"select min(created_at || id), max(created_at || id) from events where {where} "
-               f"group by author, type, proposal is null{segment}")
+               f"group by author, type, proposal is null, chapter, "
+               f"case when type = 'delegation' then {target} end{segment}")
         ids: set[str] = set()
         for first, last in self.db.execute(sql, [proposal, *types, *tail, *points]):
             ids.update((first[_AT_WIDTH:], last[_AT_WIDTH:]))
@@ -281,10 +293,17 @@ class Store:
         return out
 
     def effect_proposal_ids(self) -> set[str]:
+        """The effect proposals held, and the proposals they escalate (governance.timeline)."""
         # effect = 1 only on proposals: asking for the type lets the (type, created_at) index
         # read the proposals alone instead of scanning every event
-        return {r[0] for r in self.db.conn.execute(
-            "select id from events where type = 'proposal' and effect = 1")}
+        ids: set[str] = set()
+        for pid, source in self.db.conn.execute(
+                "select id, json_extract(cast(canonical as text), '$.body.escalated_from') "
+                "from events where type = 'proposal' and effect = 1"):
+            ids.add(pid)
+            if isinstance(source, str):
+                ids.add(source)
+        return ids
 
     def registry_events(self, effect_ids: set[str]) -> list[Event]:
         """What the registry timeline reads (see node.governance.timeline): member and
@@ -294,17 +313,18 @@ class Store:
         sql = ("select canonical, created_ms from events where type in ('member', 'chapter_url') "
                "or (type = 'delegation' and proposal is null) or effect = 1")
         if ids:
-            sql += f" or proposal in ({marks})"
+            sql += f" or proposal in ({marks}) or id in ({marks})"
         return [event_from_stored(r[0], r[1])
-                for r in self.db.execute(sql + " order by created_at, id", ids)]
+                for r in self.db.execute(sql + " order by created_at, id", ids + ids)]
 
     def registry_changed_since(self, seq: int, effect_ids: set[str]) -> bool:
         ids = sorted(effect_ids)
         sql = ("select 1 from events where seq > ? and (type in ('member', 'chapter_url') "
                "or (type = 'delegation' and proposal is null) or effect = 1")
         if ids:
-            sql += f" or proposal in ({','.join('?' * len(ids))})"
-        return self.db.execute(sql + ") limit 1", [seq, *ids]).fetchone() is not None
+            marks = ",".join("?" * len(ids))
+            sql += f" or proposal in ({marks}) or id in ({marks})"
+        return self.db.execute(sql + ") limit 1", [seq, *ids, *ids]).fetchone() is not None
 
     def seal_marker(self, proposal: str) -> tuple[int, int]:
         """(seals held, sealed lists held) for a proposal: what can still amend it."""

@@ -5,7 +5,9 @@ scope and registry segment, so that one Connector signing thousands of acts cann
 every report read thousands of events (hardening campaign 6, act-set amplification). These
 tests check, over random act sets with a Connector appointed and another removed in the
 middle, that nothing a node reports changes: tally, tally_hash, state, finality, the
-green-light time and the per-Connector vote trace.
+green-light time and the per-Connector vote trace. The acts are stored as a peer keeps them,
+admissible or not (sofia after her removal, giulia before her appointment, delegations to
+non-Connectors): the reduction must not let an inadmissible act hide an admissible one.
 """
 
 from __future__ import annotations
@@ -69,10 +71,12 @@ def write(story: Story, targets: dict[str, object], acts: list[tuple]) -> None:
 
 def reports(store, timeline, proposal, now: int) -> tuple[dict, dict]:
     close = gov.closes_ms(proposal)
+    chapters, connectors = timeline.ever()
     every = store.events_of(proposal=proposal.id, global_delegations=True)
     essential = store.essential_acts(proposal.id, close_ms=close,
                                      globals_too=gov.kind_of(proposal) != "action",
-                                     change_points=timeline.change_points())
+                                     change_points=timeline.change_points(),
+                                     chapters=chapters, connectors=connectors)
     out = []
     for acts in (every, essential):
         r = gov.evaluate(timeline, proposal, acts, [], {}, now_ms=now, trace=True)
@@ -112,8 +116,10 @@ def test_one_connectors_thousand_endorsements_leave_sqlite_as_two() -> None:
         store = open_store(Path(tmp) / "node.db")
         store.insert_events(story.events, origin="test", received_ms=0)
         timeline = story.timeline()
+        chapters, connectors = timeline.ever()
         essential = store.essential_acts(action.id, close_ms=None, globals_too=False,
-                                         change_points=timeline.change_points())
+                                         change_points=timeline.change_points(),
+                                         chapters=chapters, connectors=connectors)
         marco = [a for a in essential if a.author == Story.key("marco")]
         assert len(marco) == 2  # his first and his last endorsement, nothing between
         every, reduced = reports(store, timeline, action, ms("2026-12-01 00:00"))

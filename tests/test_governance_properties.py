@@ -88,6 +88,10 @@ after_close = st.integers(CLOSE + 1, CLOSE + 86_400_000)
 def oracle(acts: Sequence[Event]) -> dict[str, int]:
     """§5 read literally, with none of the engine's memoisation: the reference to compare to."""
     acts = [a for a in acts if a.created_ms <= CLOSE]
+    # §4: only admissible acts are held: a Connector's, delegating to another Connector
+    acts = [a for a in acts if a.author in CONNECTORS and (
+        a.type != "delegation" or a.body["to"] is None
+        or (a.body["to"] != a.author and a.body["to"] in CONNECTORS))]
 
     def latest(author: str, kind: str, target: str | None) -> Event | None:
         mine = [a for a in acts if a.author == author and a.type == kind

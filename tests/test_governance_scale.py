@@ -49,7 +49,9 @@ def test_a_ten_thousand_long_chain_into_a_cycle_or_a_stranger_is_not_cast() -> N
     assert tally(VOTE, into_cycle, registry, Rules()).not_cast == 10_000
     resolution = vote_resolution(VOTE, into_stranger, registry)
     assert resolution.counts()["not_cast"] == 10_000
-    assert resolution.trace(keys[0]).reason == "not_connector"
+    # a delegation to a key that is no Connector is not admitted (§4): the chain's last
+    # Connector simply did not vote
+    assert resolution.trace(keys[0]).reason == "dead_end"
 
 
 def test_the_benchmark_runs_in_smoke_mode() -> None:

@@ -4,11 +4,9 @@ hypothesis; after the heal every node holds the same events and reports the same
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from hardening.known import KNOWN_BUGS
 from hardening.memsim import Simulation, pub, sim_charter
 from hardening.simulation import (
     GRACE_MS, MIN_OPEN_MS, RULES, SEAL_TIMEOUT_MS, World, machine, run_seed,
@@ -41,14 +39,13 @@ def test_every_action_is_a_rule() -> None:
     assert rules == set(World.ACTIONS)
 
 
-@pytest.mark.xfail(KNOWN_BUGS["effect-retroactive-admission"].open, strict=True, reason=f"effect-retroactive-admission: "
-                   f"{KNOWN_BUGS['effect-retroactive-admission'].summary[:120]}")
 async def test_an_act_taken_before_its_authors_removal_was_known_reaches_every_node(
         tmp_path) -> None:
     """Campaign 9 with effect proposals: Paris, cut off, takes an endorsement from a Connector
     whose removal closed (adopted) a moment before, on the other side. After the heal every
-    node must hold the same events. Today Rome and Barcelona refuse it (`not_connector` at its
-    created_at) and Paris keeps it, for good (known bug effect-retroactive-admission)."""
+    node must hold the same events (bug effect-retroactive-admission: Rome and Barcelona
+    refused it, `not_connector` at its created_at, and Paris kept it, for good), and on every
+    node, Paris included once it learns of the removal, the endorsement counts for nothing."""
     sim = Simulation.build(tmp_path, ["paris", "rome", "barcelona"], memory=True,
                            charter=sim_charter(["paris", "rome", "barcelona"], **RULES))
     try:
@@ -71,5 +68,9 @@ async def test_an_act_taken_before_its_authors_removal_was_known_reaches_every_n
         await sim.round()
         sim.network.heal()
         await sim.run_until(sim.converged, max_rounds=10)
+        for node in sim.nodes.values():
+            assert endorse.id in {e.id for e in node.store.events_of(proposal=action.id)}
+            report = node.proposal_report(action.id, sim.clock.now_ms)
+            assert report["tally"]["endorsements"] == 1  # the author's own: not the removed one
     finally:
         sim.close()

@@ -6,7 +6,8 @@ socket or a database, and nothing mutates its input. Equal sets of events give b
 results whatever order they arrived in: every derivation sorts by (created_at, id).
 
     timeline    who was who when: Timeline.build(charter, events, sealed_lists).at(t_ms)
-    admissibility  check(event, registry=..., rules=..., proposal=..., escalated=...)
+    admissibility  check(event, registry=..., rules=..., proposal=..., escalated=...);
+                relayed() for a peer's event, refusal() and admitted_acts() for reads
     deadlines   check_deadline(event, proposal, rules, now_ms, from_peer)
     act_set     the §6 act set of a proposal
     tally       consent, action (3-Connectors rule), vote (delegations); tally_hash
@@ -21,7 +22,16 @@ from __future__ import annotations
 
 from ..events import ACT_TYPES, NODE_TYPES
 from .act_set import act_set, dedupe, is_act_of
-from .admissibility import APPLIES_TO, Escalated, check, needs_proposal
+from .admissibility import (
+    APPLIES_TO,
+    DERIVED,
+    Escalated,
+    admitted_acts,
+    check,
+    needs_proposal,
+    refusal,
+    relayed,
+)
 from .deadlines import check_deadline
 from .decision import Decision, ProposalResult, decide, evaluate
 from .lifecycle import (
@@ -65,14 +75,21 @@ from .tally import (
     vote_resolution,
     vote_trace,
 )
-from .timeline import AppliedEffect, Timeline, is_registry_relevant, registry_relevant
+from .timeline import (
+    AppliedEffect,
+    Timeline,
+    escalation_sources,
+    is_registry_relevant,
+    registry_relevant,
+)
 
 __all__ = [
     # who was who
     "Timeline", "Registry", "RegistrySource", "Chapter", "Connector", "AppliedEffect",
-    "is_registry_relevant", "registry_relevant",
+    "is_registry_relevant", "registry_relevant", "escalation_sources",
     # admissibility and deadlines
     "check", "check_deadline", "Escalated", "APPLIES_TO", "needs_proposal",
+    "relayed", "refusal", "admitted_acts", "DERIVED",
     "NOT_ADMISSIBLE", "DEADLINE", "REFUSAL_CODES",
     # act sets and tallies
     "act_set", "dedupe", "is_act_of", "tally", "tally_hash", "Tally", "OUTCOMES", "TALLY_FIELDS",

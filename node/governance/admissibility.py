@@ -12,22 +12,34 @@ Rule steps, in order (the first failing step decides the code):
      delegation target, member key, feedback request close                    (§4, §5)
   4. the referenced proposal is held, of a kind the act applies to, and not
      younger than the act; a seal is not early and its tally is well formed   (§4-§6)
+
+Derived admission (docs/protocol.md §5). Some verdicts read derived state (who is a
+Connector or member when, which chapters exist, another proposal's outcome): the `DERIVED`
+codes. Two nodes holding different events can judge them differently, and knowledge that
+takes a role away would otherwise never converge. So a relayed event is refused only for a
+state-independent reason (`relayed`); one failing a derived check is kept and exchanged like
+any other, and every read that counts events asks again with the registry the whole set
+gives (`refusal`, `admitted_acts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..charter import Rules
+from ..errors import NotAdmissible
 from ..events import ACT_TYPES, NODE_TYPES, Event
 from ..times import parse_ms
 from .proposals import closes_ms, effect_of, kind_of
 from .refusals import refuse
-from .registry import Registry
-from .tally import OUTCOMES, TALLY_FIELDS, tally_hash
+from .registry import Registry, RegistrySource
+from .tally_object import OUTCOMES, TALLY_FIELDS, tally_hash
 
-__all__ = ["Escalated", "APPLIES_TO", "check", "needs_proposal"]
+__all__ = ["Escalated", "APPLIES_TO", "DERIVED", "check", "needs_proposal", "relayed",
+           "refusal", "admitted_acts", "check_effect"]
 
 CONNECTOR_TYPES = frozenset(ACT_TYPES)  # endorse, veto, veto_withdraw, vote, delegation
 PERSON_TYPES = frozenset({"proposal", "comment"})
@@ -42,6 +54,17 @@ APPLIES_TO: Mapping[str, frozenset[str]] = {
     "seal": frozenset({"consent", "vote"}),
     "comment": frozenset({"consent", "action", "vote", "feedback_request"}),
 }
+
+
+# Refusals whose verdict depends on derived state: the registry at created_at (built from
+# adopted effects, whose adoption hangs on acts that may still arrive) or the outcome of the
+# escalated proposal. Every other refusal follows from the event and the proposal it names
+# alone (both immutable), so every node that can judge it judges it the same.
+DERIVED: frozenset[str] = frozenset({
+    "unknown_chapter", "not_chapter_node", "not_member", "not_connector", "not_vote_author",
+    "delegate_not_connector", "node_key_as_person", "already_connector",
+    "effect_not_connector", "effect_unknown_chapter", "chapter_exists", "bad_escalation",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +98,65 @@ def check(event: Event, *, registry: Registry, rules: Rules, proposal: Event | N
     proposal: the event named by `body.proposal` when there is one, None if not held.
     escalated: (outcome, closes_ms) of the proposal named by `body.escalated_from`, if held.
     """
+    _steps_1_to_3(event, registry, rules, escalated)
+    if needs_proposal(event) is not None:
+        _step4_reference(event, proposal, rules)
+
+
+_ACT_RULES = Rules()  # steps 1-3 read no rule for an act (only a proposal's close does)
+
+
+def _steps_1_to_3(event: Event, registry: Registry, rules: Rules,
+                  escalated: Escalated | tuple[str, int] | None) -> None:
     _step1_chapter(event, registry)
     _step2_role(event, registry)
     _step3_body(event, registry, rules, escalated)
-    if needs_proposal(event) is not None:
-        _step4_reference(event, proposal, rules)
+
+
+def relayed(event: Event, *, registry: Registry, rules: Rules, proposal: Event | None = None,
+            escalated: Escalated | tuple[str, int] | None = None) -> str | None:
+    """`check` for an event a peer relays: raise a state-independent refusal; return the
+    `DERIVED` code this node's knowledge gives (the event is kept all the same), or None."""
+    try:
+        check(event, registry=registry, rules=rules, proposal=proposal, escalated=escalated)
+        return None
+    except NotAdmissible as e:
+        if e.code not in DERIVED:
+            raise
+        derived = e.code
+    _independent(event, rules, proposal)  # what the derived step stopped short of
+    return derived
+
+
+def refusal(event: Event, *, registry: Registry, rules: Rules, proposal: Event | None = None,
+            escalated: Escalated | tuple[str, int] | None = None) -> str | None:
+    """The code `check` refuses `event` with, or None: for reads over a held set."""
+    try:
+        check(event, registry=registry, rules=rules, proposal=proposal, escalated=escalated)
+        return None
+    except NotAdmissible as e:
+        return e.code
+
+
+def admitted_acts(acts: Iterable[Event], registry: RegistrySource) -> Iterator[Event]:
+    """The acts the registry of the whole set admits: steps 1-3 again at each created_at.
+
+    Acts are held once their proposal passed step 4, so only the derived checks can fail
+    here; between two change points of a `Timeline` who is a Connector stays the same, so one
+    registry serves each stretch."""
+    points = getattr(registry, "change_points", None)
+    starts: tuple[int, ...] = points() if points is not None else ()
+    at: dict[int, Registry] = {}
+    for act in acts:
+        segment = bisect_right(starts, act.created_ms)
+        reg = at.get(segment)
+        if reg is None:
+            reg = at[segment] = registry.at(act.created_ms)
+        try:
+            _steps_1_to_3(act, reg, _ACT_RULES, None)
+        except NotAdmissible:
+            continue
+        yield act
 
 
 # --- step 1 -----------------------------------------------------------------------------
@@ -124,42 +201,73 @@ def _step3_body(event: Event, registry: Registry, rules: Rules,
                 escalated: Escalated | tuple[str, int] | None) -> None:
     body = event.body
     if event.type == "proposal":
-        _proposal_body(event, registry, rules, escalated)
+        _proposal_close(event, rules)
+        if "escalated_from" in body:
+            _escalation(event, escalated)
+        _effect(event, registry)
     elif event.type == "veto":
-        if not str(body.get("reason", "")).strip():
-            refuse("empty_reason", "a veto needs a reason: the strong objection (§4)")
+        _veto_reason(event)
     elif event.type == "delegation":
+        _self_delegation(event)
         to = body.get("to")
-        if to is not None:
-            if to == event.author:
-                refuse("self_delegation", "a Connector cannot delegate to themselves")
-            if not registry.is_connector(to):
-                refuse("delegate_not_connector",
-                       f"a vote can only be given to a Connector (not one at {event.created_at})")
+        if to is not None and not registry.is_connector(to):
+            refuse("delegate_not_connector",
+                   f"a vote can only be given to a Connector (not one at {event.created_at})")
     elif event.type == "member":
         if registry.is_node_key(body["key"]):
             refuse("node_key_as_person", "a chapter node key cannot be vouched for as a member")
     elif event.type == "feedback_request":
-        if parse_ms(body["closes_at"]) <= event.created_ms:
-            refuse("closes_too_soon", "a feedback request must close after it opens")
+        _feedback_close(event)
 
 
-def _proposal_body(event: Event, registry: Registry, rules: Rules,
-                   escalated: Escalated | tuple[str, int] | None) -> None:
+def _independent(event: Event, rules: Rules, proposal: Event | None) -> None:
+    """The checks of steps 3 and 4 that read no derived state, in their order."""
+    if event.type == "proposal":
+        _proposal_close(event, rules)
+    elif event.type == "veto":
+        _veto_reason(event)
+    elif event.type == "delegation":
+        _self_delegation(event)
+    elif event.type == "feedback_request":
+        _feedback_close(event)
+    if needs_proposal(event) is not None:
+        _step4_reference(event, proposal, rules)
+
+
+def _veto_reason(event: Event) -> None:
+    if not str(event.body.get("reason", "")).strip():
+        refuse("empty_reason", "a veto needs a reason: the strong objection (§4)")
+
+
+def _self_delegation(event: Event) -> None:
+    if event.body.get("to") == event.author:
+        refuse("self_delegation", "a Connector cannot delegate to themselves")
+
+
+def _feedback_close(event: Event) -> None:
+    if parse_ms(event.body["closes_at"]) <= event.created_ms:
+        refuse("closes_too_soon", "a feedback request must close after it opens")
+
+
+def _proposal_close(event: Event, rules: Rules) -> None:
     close = closes_ms(event)
     if close is not None and close < event.created_ms + rules.min_open_ms:
         # §5: closes_at at least rules.min_open_hours after created_at (votes too: see docs)
         refuse("closes_too_soon",
                f"closes_at must be at least {rules.min_open_ms // 60_000} minutes after created_at")
-    if "escalated_from" in event.body:
-        _escalation(event, escalated)
+
+
+def _effect(event: Event, registry: Registry) -> None:
     effect = effect_of(event)
-    if effect is None:
-        return
-    name, fields = effect
-    node_keys = {c.key for c in registry.chapters.values()}
+    if effect is not None:
+        check_effect(*effect, registry)
+
+
+def check_effect(name: str, fields: Mapping[str, Any], registry: Registry) -> None:
+    """Whether an effect makes sense against `registry`: when proposed (step 3, at
+    created_at) and again when it would apply (the Timeline, at closes_at)."""
     if name == "appoint_connector":
-        if fields["key"] in node_keys:
+        if registry.is_node_key(fields["key"]):
             refuse("node_key_as_person", "a chapter node key cannot be appointed a Connector")
         if registry.chapter(fields["chapter"]) is None:
             refuse("effect_unknown_chapter", f"chapter {fields['chapter']!r} is not registered")
@@ -169,7 +277,7 @@ def _proposal_body(event: Event, registry: Registry, rules: Rules,
         if not registry.is_connector(fields["key"]):
             refuse("effect_not_connector", "that key is not a Connector")
     elif name == "admit_chapter":
-        if registry.chapter(fields["slug"]) is not None or fields["key"] in node_keys:
+        if registry.chapter(fields["slug"]) is not None or registry.is_node_key(fields["key"]):
             refuse("chapter_exists", f"chapter {fields['slug']!r} or its node key is already registered")
         if registry.is_connector(fields["key"]):
             refuse("node_key_as_person", "a Connector's key cannot become a node key")

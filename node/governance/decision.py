@@ -16,9 +16,9 @@ from .act_set import iter_acts
 from .lifecycle import ProposalState, Recorded, proposal_state
 from .proposals import closes_ms, kind_of
 from .registry import RegistrySource
-from .resolution import resolve
+from .admissibility import admitted_acts
 from .seals import Finality, SealReview, final_acts, finality, review_seals
-from .tally import Tally, tally
+from .tally import Tally, tally, vote_resolution
 from .timeline import Timeline
 
 __all__ = ["Decision", "decide", "ProposalResult", "evaluate"]
@@ -117,11 +117,12 @@ def evaluate(timeline: Timeline, proposal: Event, acts: Iterable[Event], seals: 
     now = now_ms if now_ms is not None else (close if close is not None else proposal.created_ms)
     decision = decide(proposal, held, timeline, timeline.rules, sealed, now, recorded)
     counted = {a.id for a in final_acts(proposal, held, decision.seals)}
-    late = sorted(a.id for a in iter_acts(proposal, held) if a.id not in counted)
+    late = sorted(a.id for a in admitted_acts(iter_acts(proposal, held), timeline)
+                  if a.id not in counted)
     weights = None
     if trace and decision.tally.kind == "vote":
         acts_counted = final_acts(proposal, held, decision.seals)
-        weights = [w.to_json() for w in resolve(proposal, acts_counted, timeline.at_close(proposal))
+        weights = [w.to_json() for w in vote_resolution(proposal, acts_counted, timeline)
                    .traces(max_path=max_path)]
     report = decision.to_json()
     return ProposalResult(

@@ -8,72 +8,32 @@ order and duplicates never matter. Arithmetic is exact: integers and `Fraction`s
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any
 
 from ..charter import Rules
-from ..events import Event, canonical
+from ..events import Event
 from .act_set import iter_acts
+from .admissibility import admitted_acts
 from .proposals import kind_of, quorum_of, threshold_of
 from .registry import Registry, RegistrySource
 from .resolution import Resolution, WeightTrace, resolve
+from .tally_object import OUTCOMES, TALLY_FIELDS, Tally, tally_hash
 
 __all__ = ["Tally", "OUTCOMES", "TALLY_FIELDS", "tally", "tally_hash", "vote_resolution",
            "vote_trace"]
-
-TALLY_FIELDS = ("proposal", "kind", "eligible", "yes", "no", "abstain", "not_cast",
-                "vetoes", "endorsements", "outcome")
-OUTCOMES: Mapping[str, tuple[str, ...]] = {
-    "consent": ("adopted", "vetoed"),
-    "action": ("adopted", "pending"),
-    "vote": ("adopted", "rejected", "no_quorum"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Tally:
-    """The §5 tally object, plus `adopted_at` (action only), which the object does not carry."""
-
-    proposal: str
-    kind: str
-    outcome: str
-    eligible: int = 0
-    yes: int = 0
-    no: int = 0
-    abstain: int = 0
-    not_cast: int = 0
-    vetoes: int = 0
-    endorsements: int = 0
-    adopted_at: str | None = None  # action: created_at of the green-light endorsement
-
-    def to_json(self) -> dict[str, Any]:
-        """§5 tally object: exactly these keys, integers but the id, kind and outcome."""
-        return {name: getattr(self, name) for name in TALLY_FIELDS}
-
-    @property
-    def hash(self) -> str:
-        return tally_hash(self)
-
-
-def tally_hash(tally: Tally | Mapping[str, Any]) -> str:
-    """§5: lowercase hex SHA-256 of JCS(tally object)."""
-    obj = tally.to_json() if isinstance(tally, Tally) else dict(tally)
-    return hashlib.sha256(canonical(obj)).hexdigest()
-
 
 def tally(proposal: Event, events: Iterable[Event], registry: RegistrySource,
           rules: Rules) -> Tally:
     """The §5 tally of `proposal` over the acts among `events`.
 
     `events` is the final act set (node.governance.seals.final_acts) or simply every event
-    held: acts outside the §6 act set are never read. `registry` answers who was a Connector
+    held: acts outside the §6 act set are never read, nor acts the registry does not admit
+    (a peer keeps those: admissibility.admitted_acts). `registry` answers who was a Connector
     when: a `Timeline`, or one `Registry` used for every instant.
     """
     kind = kind_of(proposal)
-    acts = iter_acts(proposal, events)
+    acts = admitted_acts(iter_acts(proposal, events), registry)
     if kind == "consent":
         return _consent(proposal, acts, registry.at_close(proposal))
     if kind == "action":
@@ -84,7 +44,8 @@ def tally(proposal: Event, events: Iterable[Event], registry: RegistrySource,
 def vote_resolution(proposal: Event, events: Iterable[Event],
                     registry: RegistrySource) -> Resolution:
     """Where every eligible Connector's weight went on a vote proposal (for traces)."""
-    return resolve(proposal, iter_acts(proposal, events), registry.at_close(proposal))
+    return resolve(proposal, admitted_acts(iter_acts(proposal, events), registry),
+                   registry.at_close(proposal))
 
 
 def vote_trace(proposal: Event, events: Iterable[Event], registry: RegistrySource, *,

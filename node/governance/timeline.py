@@ -25,8 +25,15 @@ once stays registered.
 
 Contract with the node: `Timeline.build` needs the *registry-relevant* events
 (`is_registry_relevant`): every `member` and `chapter_url` event, every proposal with an
-effect, every act on such a proposal and every global delegation (a vote proposal with an
-effect reads them), and the seals of such proposals, plus the sealed id lists of those seals.
+effect and every consent proposal one of them escalates, every act on such a proposal and
+every global delegation (a vote proposal with an effect reads them), and the seals of such
+proposals, plus the sealed id lists of those seals.
+
+Derived admission: a node keeps relayed events it could not admit (node.governance.
+admissibility), so the timeline judges again what it reads. An effect proposal is admitted
+or not at its created_at, against the effects decided before it (recorded as `skipped` with
+the refusal code); a `member` event vouching for a node key counts for nothing; acts count
+only if admitted (node.governance.tally).
 Passing more events is harmless; passing fewer gives a different registry.
 """
 
@@ -42,13 +49,16 @@ from typing import Any
 
 from ..charter import Charter, Rules
 from ..events import ACT_TYPES, Event
+from ..errors import NotAdmissible
 from .act_set import dedupe
+from .admissibility import Escalated, check_effect, refusal
 from .proposals import closes_ms, effect_of, has_effect
 from .registry import Chapter, Connector, MemberIndex, Registry, node_key_index
 from .seals import final_acts, review_seals
 from .tally import tally
 
-__all__ = ["Timeline", "AppliedEffect", "is_registry_relevant", "registry_relevant"]
+__all__ = ["Timeline", "AppliedEffect", "is_registry_relevant", "registry_relevant",
+           "escalation_sources"]
 
 _BEFORE_TIME = -(2**63)
 
@@ -74,7 +84,9 @@ class AppliedEffect:
     outcome: str
     tally_hash: str
     applied: bool  # adopted and applied from closes_at on
-    skipped: str | None  # why an adopted effect changed nothing (a refusal code), else None
+    # why an adopted effect changed nothing, or why the proposal is not admitted at all (a
+    # refusal code), else None
+    skipped: str | None
 
     def to_json(self) -> dict[str, Any]:
         return {"proposal": self.proposal, "closes_at": self.closes_at, "effect": self.effect,
@@ -83,11 +95,13 @@ class AppliedEffect:
 
 
 def is_registry_relevant(event: Event, effect_proposal_ids: AbstractSet[str]) -> bool:
-    """Whether the node must hand `event` to `Timeline.build` (see the module contract)."""
+    """Whether the node must hand `event` to `Timeline.build` (see the module contract).
+
+    `effect_proposal_ids`: the effect proposals held and the proposals they escalate."""
     if event.type in ("member", "chapter_url"):
         return True
     if event.type == "proposal":
-        return has_effect(event)
+        return has_effect(event) or event.id in effect_proposal_ids
     if event.type == "delegation" and event.body.get("proposal") is None:
         return True  # global delegations count on every vote proposal, effects included
     if event.type in ACT_TYPES or event.type == "seal":
@@ -98,8 +112,15 @@ def is_registry_relevant(event: Event, effect_proposal_ids: AbstractSet[str]) ->
 def registry_relevant(events: Iterable[Event]) -> list[Event]:
     """The registry-relevant subset of `events` (two passes: effect proposals, then the rest)."""
     held = list(events)
-    ids = {e.id for e in held if has_effect(e)}
+    effects = [e for e in held if has_effect(e)]
+    ids = {e.id for e in effects} | escalation_sources(effects)
     return [e for e in held if is_registry_relevant(e, ids)]
+
+
+def escalation_sources(effect_proposals: Iterable[Event]) -> set[str]:
+    """The consent proposals effect proposals escalate: whether such a vote is admitted
+    depends on the source's outcome, so the timeline decides those too."""
+    return {p.body["escalated_from"] for p in effect_proposals if "escalated_from" in p.body}
 
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -140,6 +161,14 @@ class Timeline:
         """The instants at which the chapters or Connectors change (adopted effects' closes),
         ascending. Between two of them, who is a Connector stays the same."""
         return tuple(s.order[0] for s in self.segments[1:])
+
+    def ever(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(every chapter slug, every Connector key) registered at some instant: what no
+        registry of this timeline can admit names neither."""
+        connectors: set[str] = set()
+        for segment in self.segments:
+            connectors.update(segment.connectors)
+        return frozenset(self.segments[-1].chapters), frozenset(connectors)  # chapters stay
 
     def effect(self, proposal_id: str) -> AppliedEffect | None:
         return next((e for e in self.effects if e.proposal == proposal_id), None)
@@ -184,11 +213,16 @@ class Timeline:
         held = dedupe(events)
         lists = sealed_lists or {}
         timeline = cls.from_charter(charter)
-        effect_proposals = sorted(
-            (e for e in held if has_effect(e) and closes_ms(e) is not None),
-            key=lambda p: (closes_ms(p), p.id),
+        effect_proposals = [e for e in held if has_effect(e) and closes_ms(e) is not None]
+        sources = escalation_sources(effect_proposals)
+        # Sources are decided after every effect closing at the same instant: a tally without
+        # an effect sees them all (`at_close`).
+        decided = sorted(
+            effect_proposals + [e for e in held if e.id in sources and e.type == "proposal"
+                                and not has_effect(e) and closes_ms(e) is not None],
+            key=lambda p: (closes_ms(p), not has_effect(p), p.id),
         )
-        ids = {p.id for p in effect_proposals}
+        ids = {p.id for p in decided}
         by_proposal: dict[str, list[Event]] = {pid: [] for pid in ids}
         global_delegations: list[Event] = []
         for e in held:
@@ -197,24 +231,38 @@ class Timeline:
             elif (e.type in ACT_TYPES or e.type == "seal") and e.proposal in ids:
                 by_proposal[e.proposal].append(e)
         rules = charter.rules
-        for proposal in effect_proposals:
+        outcomes: dict[str, tuple[Event, str]] = {}  # decided so far: for escalations
+        people, people_at = timeline, -1  # people indexed over the first `people_at` segments
+        for proposal in decided:
             # Decide P with the registry of the effects ordered before it (no circularity).
             at_close = timeline.at_close(proposal)
             related = by_proposal[proposal.id] + global_delegations
             review = review_seals(proposal, (e for e in related if e.type == "seal"),
                                   lists, at_close, rules)
             result = tally(proposal, final_acts(proposal, related, review), timeline, rules)
-            timeline = timeline._with_effect(proposal, result.outcome, result.hash, at_close)
+            # Is P itself admitted? Judged at its created_at, which every effect ordered before
+            # it already decides: a peer keeps a proposal it could not admit (admissibility).
+            if people_at != len(timeline.segments):  # segments only grow
+                people, people_at = timeline._with_people(held), len(timeline.segments)
+            source = outcomes.get(proposal.body.get("escalated_from", ""))
+            refused = refusal(proposal, registry=people.at(proposal.created_ms), rules=rules,
+                              escalated=Escalated(source[1], proposal=source[0]) if source else None)
+            if not has_effect(proposal):
+                if refused is None:  # a source a vote may escalate
+                    outcomes[proposal.id] = (proposal, result.outcome)
+                continue
+            timeline = timeline._with_effect(proposal, result.outcome, result.hash, at_close,
+                                             refused=refused)
         return timeline._with_people(held)
 
     def _with_effect(self, proposal: Event, outcome: str, tally_hash: str,
-                     before: Registry) -> Timeline:
+                     before: Registry, *, refused: str | None = None) -> Timeline:
         name, fields = effect_of(proposal) or ("", {})
         close = closes_ms(proposal)
         assert close is not None
-        skipped: str | None = None
+        skipped: str | None = refused
         segment: _Segment | None = None
-        if outcome == "adopted":
+        if outcome == "adopted" and refused is None:
             skipped = _skip_reason(name, fields, before)
             if skipped is None:
                 segment = _apply(name, fields, before, (close, proposal.id))
@@ -233,10 +281,13 @@ class Timeline:
         for e in held:  # in (created_at, id) order, so each list is in §5 order
             if e.type not in ("member", "chapter_url"):
                 continue
-            chapter = self._segment_at(e.created_ms).chapters.get(e.chapter)
+            segment = self._segment_at(e.created_ms)
+            chapter = segment.chapters.get(e.chapter)
             if chapter is None or chapter.key != e.author:
                 continue  # §4: only the chapter's node key speaks for it
             if e.type == "member":
+                if e.body["key"] in segment.node_keys:
+                    continue  # §4 node_key_as_person: a peer keeps it, it counts for nothing
                 times, active = members.setdefault(e.body["key"], {}).setdefault(e.chapter, ([], []))
                 times.append(e.created_ms)
                 active.append(bool(e.body["active"]))
@@ -254,22 +305,10 @@ class Timeline:
 
 def _skip_reason(name: str, fields: Mapping[str, Any], before: Registry) -> str | None:
     """Why an adopted effect cannot apply as it stands at close (a refusal code), or None."""
-    node_keys = {c.key for c in before.chapters.values()}
-    if name == "appoint_connector":
-        if fields["key"] in node_keys:
-            return "node_key_as_person"
-        if fields["chapter"] not in before.chapters:
-            return "effect_unknown_chapter"
-        if before.is_connector(fields["key"]):
-            return "already_connector"
-    elif name == "remove_connector":
-        if not before.is_connector(fields["key"]):
-            return "effect_not_connector"
-    elif name == "admit_chapter":
-        if fields["slug"] in before.chapters or fields["key"] in node_keys:
-            return "chapter_exists"
-        if before.is_connector(fields["key"]):
-            return "node_key_as_person"
+    try:
+        check_effect(name, fields, before)
+    except NotAdmissible as e:
+        return e.code
     return None
 
 
