@@ -9,6 +9,14 @@ redelivers the batch (as a peer does after a failed push) and the store holds ev
 exactly once. Finally Paris pushes its whole store to Rome after one more kill mid-push:
 Rome holds every event once.
 
+Registry-relevant batches (`registry_loops`): Rome sends a batch in which its node vouches for
+new members, each followed by a proposal of that member's. Each vouching changes the registry
+the next line is judged with, so such a batch is stored in several transactions by design
+(one per registry-relevant event). kill -9 at a random moment; restart. What landed must be a
+prefix of the batch in its causal (created_at, id) order, never a proposal without the
+vouching before it; a batch acknowledged is all there; the redelivery stores the rest once,
+and then every proposal of the batch is listed (admitted, not only kept).
+
 Client writes (`client_loops`): clients submit fresh acts to Paris concurrently
 (`POST /api/v1/events`, which commits concurrent requests together); kill -9 at a random
 moment; restart. Every act answered 201 or 200 before the kill is held after it (0
@@ -32,10 +40,12 @@ from collections.abc import Callable
 from node.events import sign_event
 from node.times import format_ms
 
+from node.devcluster import Person
+
 from .live import CONNECTORS, Reply, federation, peer_request, request
 from .report import Failure, Result
 
-__all__ = ["run", "loops", "client_loops", "seal_loops"]
+__all__ = ["run", "loops", "registry_loops", "client_loops", "seal_loops"]
 
 PEER_TIMEOUT_S = 10.0  # SyncSettings.request_timeout_s: a peer gives up on a batch after this
 
@@ -203,6 +213,102 @@ def loops(n_loops: int, batch: int, seed: int,
         if dupes:
             problems.append(f"outbox: {dupes} duplicate events at Rome")
         stats["pushed"] = total
+    return stats, problems
+
+
+def registry_loops(n_loops: int, pairs: int, seed: int,
+                   progress: Callable[[str], None] = print) -> tuple[dict[str, int], list[str]]:
+    rng = random.Random(seed)
+    stats = {"registry_loops": 0, "registry_cut": 0, "registry_acked": 0,
+             "registry_events": 0}
+    problems: list[str] = []
+    with federation(("paris", "rome"), start=("paris",)) as fed:
+        assert fed.charter is not None
+        rome = fed.nodes["rome"].key
+        now = int(time.time() * 1000)
+        serial = 0
+        for loop in range(n_loops):
+            events = []
+            for i in range(pairs):
+                person = Person(f"member {seed} {loop} {i}", "rome")
+                serial += 2
+                events.append(sign_event(
+                    federation=fed.charter.id, type="member", chapter="rome",
+                    created_at=format_ms(now + serial), body={"key": person.public, "active": True},
+                    signing_key=rome))
+                events.append(sign_event(
+                    federation=fed.charter.id, type="proposal", chapter="rome",
+                    created_at=format_ms(now + serial + 1),
+                    body={"title": f"Idea {loop}.{i}", "text": "", "kind": "action"},
+                    signing_key=person.key))
+            events.sort(key=lambda e: e.order_key)  # the order the node stores them in
+            ids = [e.id for e in events]
+            body = b"\n".join(e.canonical for e in reversed(events))  # the node sorts them
+            replies: list[Reply | None] = []
+
+            def send() -> None:
+                try:
+                    replies.append(peer_request(fed, "rome", "paris", "POST",
+                                                "/federation/v1/events", body, timeout=60))
+                except OSError:
+                    replies.append(None)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            if rng.random() < 0.75:
+                time.sleep(rng.uniform(0.02, 0.1 + pairs * 0.0008))  # mid-batch, mostly
+            else:
+                sender.join(60)  # right after the answer
+            acked = bool(replies) and replies[0] is not None and replies[0].status == 200
+            fed.kill("paris")
+            sender.join(60)
+            stats["registry_loops"] += 1
+            stats["registry_events"] += len(ids)
+            took = _restart(fed, "paris")
+            stats["slowest_restart_ms"] = max(stats.get("slowest_restart_ms", 0), int(took * 1000))
+            if took == float("inf"):
+                problems.append(f"loop {loop}: the node did not come back: {_log_tail(fed, 'paris')}")
+                break
+            check = _integrity(fed, "paris")
+            if check != "ok":
+                problems.append(f"loop {loop}: integrity_check says {check}")
+            db = _db(fed, "paris")
+            try:
+                held = {r[0] for r in db.execute(
+                    "select id from events where created_ms >= ?", [now])}
+            finally:
+                db.close()
+            flags = [i in held for i in ids]
+            cut = flags.index(False) if False in flags else len(flags)
+            if any(flags[cut:]):
+                problems.append(f"loop {loop}: not a prefix: {sum(flags)} of {len(ids)} held, "
+                                f"the first gap at {cut}")
+            if acked:
+                stats["registry_acked"] += 1
+                if cut != len(ids):
+                    problems.append(f"loop {loop}: acknowledged batch lost {len(ids) - cut}")
+            elif 0 < cut < len(ids):
+                stats["registry_cut"] += 1
+            try:
+                reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
+                                     body, timeout=120)
+            except OSError as e:
+                problems.append(f"loop {loop}: redelivery failed: {type(e).__name__}")
+                continue
+            statuses = {r["status"] for r in reply.json()["results"]} if reply.status == 200 else set()
+            if reply.status != 200 or not statuses <= {"stored", "duplicate"}:
+                problems.append(f"loop {loop}: redelivery answered {reply.status} {statuses}")
+            if _count(fed, "paris", ids) != len(ids):
+                problems.append(f"loop {loop}: after redelivery {_count(fed, 'paris', ids)} "
+                                f"of {len(ids)} held")
+            listed = {p["id"] for p in request(fed.nodes["paris"].port, "GET",
+                                                "/api/v1/proposals").json()["proposals"]}
+            unlisted = [e.id for e in events if e.type == "proposal" and e.id not in listed]
+            if unlisted:
+                problems.append(f"loop {loop}: {len(unlisted)} proposals held but not admitted "
+                                "after the redelivery")
+            if loop % 5 == 4:
+                progress(f"kill -9, registry batches: {loop + 1} loops, {stats}")
     return stats, problems
 
 
@@ -374,6 +480,8 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
 
     for r in range(0, n, 10):
         add(*loops(min(10, n - r), batch, seed + r, progress), f"round {r // 10}")
+    add(*registry_loops(max(2, int(10 * scale)), 300 if scale >= 0.5 else 60, seed, progress),
+        "registry batches")
     add(*client_loops(max(2, int(20 * scale)), 16, seed, progress), "client writes")
     add(*seal_loops(max(2, int(10 * scale)), seed, progress), "sealing")
     return Result(
@@ -382,16 +490,23 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
               "random moment of its ingest, restart, integrity check, redelivery (rounds of 10 "
               "loops on a fresh federation); after each round a push of the whole store "
               f"({stats.get('pushed', 0):,} events in all) killed mid-way and resumed; "
+              f"{stats['registry_loops']} loops of a peer batch vouching for members, each "
+              "followed by a proposal of theirs (one transaction per vouching), kill -9, "
+              "restart, redelivery; "
               f"{stats['client_loops']} loops of 16 clients submitting acts concurrently, "
               f"kill -9 at a random moment; {stats['seal_loops']} loops killing a node around "
               f"closes_at + grace of a proposal with {SEAL_ACTS:,} acts",
-        count=stats["loops"] + stats["client_loops"] + stats["seal_loops"],
+        count=(stats["loops"] + stats["registry_loops"] + stats["client_loops"]
+               + stats["seal_loops"]),
         held=(f"integrity_check ok every time; {stats['whole']} batches whole, {stats['none']} "
               f"absent, 0 partial; {stats['acked_batches']} acknowledged batches all kept; "
               f"slowest restart {stats.get('slowest_restart_ms', 0) / 1000:.1f} s; "
               "redelivery stored each event once (slowest "
               f"{stats.get('slowest_redelivery_ms', 0) / 1000:.1f} s); the resumed push left 0 "
-              f"duplicates; {stats['client_acked']:,} acknowledged client acts all kept "
+              f"duplicates; registry batches: every cut left a prefix of the causal order "
+              f"({stats['registry_cut']} cut mid-way, {stats['registry_acked']} acknowledged "
+              "and whole), every proposal admitted after the redelivery; "
+              f"{stats['client_acked']:,} acknowledged client acts all kept "
               f"({stats['client_unanswered']} cut off unanswered by the kill); "
               f"{stats['killed_before_seal']} kills before and {stats['killed_after_seal']} "
               "after the node sealed: one seal of its own with its list each time, one final "

@@ -389,6 +389,21 @@ class ChapterNode:
         return gov.refusal(proposal, registry=self.registry(proposal.created_ms),
                            rules=self.charter.rules, escalated=escalated)
 
+    def counts(self, event: Event) -> bool:
+        """Whether a held proposal or act counts: admitted by the whole set, and an act's
+        proposal too (what the chapter is told of, node.webhooks)."""
+        if event.type == "proposal":
+            return self.not_admitted(event) is None
+        ref = gov.needs_proposal(event)
+        if ref is not None:
+            proposal = self.store.get(ref)
+            if proposal is None or (proposal.type == "proposal"
+                                    and self.not_admitted(proposal) is not None):
+                return False
+        if event.type in gov.ACT_TYPES:
+            return any(True for _ in gov.admitted_acts([event], self.timeline()))
+        return True
+
     def _escalation_context(self, pid: str) -> gov.Escalated | None:
         source = self.store.get(pid)
         if source is None or source.type != "proposal" or self.not_admitted(source) is not None:
@@ -423,6 +438,11 @@ class ChapterNode:
         seal = self.store.get(sealed["seal"])
         if seal is None or seal.type != "seal":
             raise NotFound(f"no seal {sealed['seal']} held here yet", code="unknown_seal")
+        if not _authentic(seal, self.registry(self.clock())):
+            # a peer keeps such a seal (derived admission) but it counts for nothing: keeping
+            # its list would only send us fetching acts it names
+            raise NotAdmissible("the seal is not signed by the node key of a chapter "
+                                "registered here", code="not_chapter_node")
         root = acts_root(sealed["acts"])
         if (root != seal.body["acts_root"] or len(set(sealed["acts"])) != len(sealed["acts"])
                 or len(sealed["acts"]) != seal.body["acts_count"]):
@@ -666,9 +686,11 @@ class ChapterNode:
         return recorded
 
     def missing_sealed_lists(self) -> list[tuple[str, str]]:
-        """(seal id, sealing chapter) for every seal held whose id list we lack."""
+        """(seal id, sealing chapter) for every authentic seal held whose id list we lack."""
         have = set(self.store.all_sealed())
-        return [(s.id, s.chapter) for s in self.store.events_of(types=["seal"]) if s.id not in have]
+        registry = self.registry(self.clock())
+        return [(s.id, s.chapter) for s in self.store.events_of(types=["seal"])
+                if s.id not in have and _authentic(s, registry)]
 
     def missing_acts(self, limit: int = 2000) -> list[str]:
         """Act ids listed by sealed lists we hold but not yet the acts themselves."""
@@ -807,6 +829,13 @@ def _client_refusal(raw: bytes, federation: str) -> ChapterNodeError:
 
 
 _HEX_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _authentic(seal: Event, registry: gov.Registry) -> bool:
+    """Signed by the node key of the chapter it names (chapters stay, their keys never
+    change, so the registry now answers for any instant)."""
+    chapter = registry.chapter(seal.chapter)
+    return chapter is not None and chapter.key == seal.author
 
 
 def _is_id(value: object) -> bool:

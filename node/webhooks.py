@@ -16,12 +16,13 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
 
 from .config import Webhook
+from .events import Event, event_from_stored
 from .store import Store
 from .times import format_ms, parse_ms
 
@@ -39,10 +40,14 @@ def signature(secret: str, body: bytes) -> str:
 class Notices:
     """Finds what the chapter should be told and queues it for every interested target."""
 
-    def __init__(self, store: Store, chapter: str, targets: Sequence[Webhook]) -> None:
+    def __init__(self, store: Store, chapter: str, targets: Sequence[Webhook],
+                 counts: Callable[[Event], bool] = lambda event: True) -> None:
         self.store = store
         self.chapter = chapter
         self.targets = tuple(targets)
+        # whether a held event counts (a peer keeps some that do not: ChapterNode.counts);
+        # the chapter is told only of those
+        self.counts = counts
         if self.store.get_meta("notices_seq") is None:
             # Start from now: a node that gains webhooks does not replay its whole history.
             self.store.set_meta("notices_seq", str(self.store.max_seq()))
@@ -56,9 +61,11 @@ class Notices:
         made = 0
         seen = int(self.store.get_meta("notices_seq") or 0)
         rows = self.store.db.execute(
-            "select seq, canonical from events where seq > ? and type in "
+            "select seq, canonical, created_ms from events where seq > ? and type in "
             "('proposal', 'veto', 'veto_withdraw') order by seq", [seen]).fetchall()
-        for seq, raw in rows:
+        for seq, raw, created_ms in rows:
+            if not self.counts(event_from_stored(raw, created_ms)):
+                continue
             event = json.loads(raw)
             eid = hashlib.sha256(raw).hexdigest()
             if event["type"] == "proposal":
@@ -72,11 +79,13 @@ class Notices:
                     **({"reason": event["body"]["reason"]} if kind == "veto_filed" else {})})
         if rows:
             self.store.set_meta("notices_seq", str(rows[-1][0]))
-        for raw, in self.store.db.execute(
-                "select canonical from events where type = 'proposal'").fetchall():
+        for raw, created_ms in self.store.db.execute(
+                "select canonical, created_ms from events where type = 'proposal'").fetchall():
             event = json.loads(raw)
             closes = event["body"].get("closes_at")
             if closes and now_ms < parse_ms(closes) <= now_ms + CLOSING_SOON_MS:
+                if not self.counts(event_from_stored(raw, created_ms)):
+                    continue
                 eid = hashlib.sha256(raw).hexdigest()
                 made += self._notice(f"closing_soon:{eid}", "closing_soon", eid, now_ms,
                                      {"proposal": _summary(eid, event)})

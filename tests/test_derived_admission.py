@@ -9,6 +9,7 @@ admissible to a node that has not heard of the removal, and to no one who has.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,50 @@ def test_a_node_learning_of_the_removal_keeps_the_act_and_stops_counting_it(
     sealed_at = ms("2026-11-14 10:06")
     seal = next(e for e in early.publish_due_seals(sealed_at) if e.body["proposal"] == p["target"].id)
     assert veto.id not in early.store.get_sealed(seal.id)
+
+
+def test_the_chapter_is_told_only_of_proposals_and_vetoes_that_count(tmp_path: Path) -> None:
+    from node.config import Webhook
+    from node.webhooks import Notices
+
+    s, p = story()
+    ghost = s.propose("pablo", "consent", title="Nobody's", at="2026-11-06 11:00",
+                      closes="2026-11-10 10:00")  # pablo is no member: kept, never admitted
+    gap_veto = s.veto("sofia", p["target"], at=GAP, keep=False)
+    node = node_of(s, tmp_path, [])
+    notices = Notices(node.store, "paris", [Webhook("http://127.0.0.1:9/hook", "s" * 16)],
+                      counts=node.counts)
+    node.receive([e.canonical for e in [*s.events, gap_veto]], origin="rome", now_ms=ms(NOW))
+    notices.collect(ms(NOW))
+    told = {(kind, pid) for kind, pid in node.store.db.execute(
+        "select kind, proposal from notices")}
+    assert ("proposal_opened", p["target"].id) in told
+    assert ("proposal_opened", ghost.id) not in told
+    assert ("veto_filed", p["target"].id) not in told  # sofia's, signed while removed
+
+
+def test_a_seal_not_signed_by_its_chapter_is_kept_but_its_list_is_not(tmp_path: Path) -> None:
+    from node.events import sign_event
+    from node.merkle import acts_root
+    from node.times import format_ms
+
+    s, p = story()
+    node = node_of(s, tmp_path, s.events)
+    target = p["target"]
+    tally = s.decide(target).tally.to_json()
+    made_up = ["ab" * 32]
+    forged = sign_event(federation=s.charter.id, type="seal", chapter="rome",
+                        created_at=format_ms(ms("2026-11-14 10:06")),
+                        body={"proposal": target.id, "acts_root": acts_root(made_up),
+                              "acts_count": 1, "tally": tally,
+                              "tally_hash": gov.tally_hash(tally)},
+                        signing_key=person_key("sofia"))
+    later = ms("2026-11-14 10:07")
+    out = node.receive([forged.canonical, json.dumps(
+        {"sealed": {"seal": forged.id, "acts": made_up}}).encode()], origin="rome", now_ms=later)
+    assert [o.status for o in out] == ["stored", "refused"] and out[1].code == "not_chapter_node"
+    assert node.store.get_sealed(forged.id) is None
+    assert forged.id not in {sid for sid, _ in node.missing_sealed_lists()}
+    assert node.missing_acts() == []  # nothing is fetched for it
+    seals = node.proposal_report(target.id, later)["seals"]
+    assert [x["status"] for x in seals if x["seal"] == forged.id] == ["not_chapter_node"]

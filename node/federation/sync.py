@@ -87,7 +87,8 @@ class Federation:
         self.settings = settings
         self.metrics = metrics
         self.webhooks = tuple(webhooks)
-        self.notices = Notices(node.store, node.chapter, self.webhooks) if self.webhooks else None
+        self.notices = (Notices(node.store, node.chapter, self.webhooks, counts=node.counts)
+                        if self.webhooks else None)
         self._wake: dict[str, asyncio.Event] = {}
         # Set when a peer reaches us: its backoff ends early. Not `_wake`, which local writes
         # set, so a peer that is down is not hammered by every new event.

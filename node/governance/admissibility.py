@@ -147,11 +147,14 @@ def admitted_acts(acts: Iterable[Event], registry: RegistrySource) -> Iterator[E
     points = getattr(registry, "change_points", None)
     starts: tuple[int, ...] = points() if points is not None else ()
     at: dict[int, Registry] = {}
+    only: Registry | None = None if starts else registry.at(0)  # one registry throughout
     for act in acts:
-        segment = bisect_right(starts, act.created_ms)
-        reg = at.get(segment)
+        reg = only
         if reg is None:
-            reg = at[segment] = registry.at(act.created_ms)
+            segment = bisect_right(starts, act.created_ms)
+            reg = at.get(segment)
+            if reg is None:
+                reg = at[segment] = registry.at(act.created_ms)
         try:
             _steps_1_to_3(act, reg, _ACT_RULES, None)
         except NotAdmissible:
