@@ -78,6 +78,38 @@ def _integrity(fed, slug: str) -> str:
         db.close()
 
 
+def _send(fed, body: bytes, timeout: float) -> tuple[threading.Thread, list[Reply | None]]:
+    """Rome pushes `body` to Paris on a thread; the reply (None: cut off) lands in the list."""
+    replies: list[Reply | None] = []
+
+    def send() -> None:
+        try:
+            replies.append(peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
+                                        body, timeout=timeout))
+        except OSError:
+            replies.append(None)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    return sender, replies
+
+
+def _redeliver(fed, body: bytes, loop: int, problems: list[str]) -> float | None:
+    """Rome sends the batch again, as after a failed push: seconds taken, None if it failed.
+    Every line must come back stored or duplicate."""
+    t0 = time.monotonic()
+    try:
+        reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events", body,
+                             timeout=120)
+    except OSError as e:
+        problems.append(f"loop {loop}: redelivery failed: {type(e).__name__}")
+        return None
+    statuses = {r["status"] for r in reply.json()["results"]} if reply.status == 200 else set()
+    if reply.status != 200 or not statuses <= {"stored", "duplicate"}:
+        problems.append(f"loop {loop}: redelivery answered {reply.status} {statuses}")
+    return time.monotonic() - t0
+
+
 RESTART_BAR_S = 20.0  # devcluster's own patience for a node to come up
 
 
@@ -136,17 +168,7 @@ def loops(n_loops: int, batch: int, seed: int,
                 lines.append(ev.canonical)
                 ids.append(ev.id)
             body = b"\n".join(lines)
-            replies: list[Reply | None] = []
-
-            def send() -> None:
-                try:
-                    replies.append(peer_request(fed, "rome", "paris", "POST",
-                                                "/federation/v1/events", body))
-                except OSError:
-                    replies.append(None)
-
-            sender = threading.Thread(target=send)
-            sender.start()
+            sender, replies = _send(fed, body, timeout=10.0)
             time.sleep(rng.uniform(0.05, 0.25 + batch * 0.00015))  # before, during, after commit
             acked_before_kill = bool(replies) and replies[0] is not None and replies[0].status == 200
             fed.kill("paris")
@@ -176,22 +198,14 @@ def loops(n_loops: int, batch: int, seed: int,
             else:
                 stats["killed_mid_batch"] += 1
             # the peer redelivers (its push cursor did not move): each event once
-            t0 = time.monotonic()
-            try:
-                reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
-                                     body, timeout=120)
-            except OSError as e:
-                problems.append(f"loop {loop}: redelivery failed: {type(e).__name__}")
+            took = _redeliver(fed, body, loop, problems)
+            if took is None:
                 continue
-            took = time.monotonic() - t0
             stats["slowest_redelivery_ms"] = max(stats.get("slowest_redelivery_ms", 0),
                                                  int(took * 1000))
             if took > PEER_TIMEOUT_S:
                 problems.append(f"loop {loop}: redelivery took {took:.1f} s, over the "
                                 f"{PEER_TIMEOUT_S:.0f} s a peer waits for an answer")
-            statuses = {r["status"] for r in reply.json()["results"]} if reply.status == 200 else set()
-            if reply.status != 200 or not statuses <= {"stored", "duplicate"}:
-                problems.append(f"loop {loop}: redelivery answered {reply.status} {statuses}")
             if _count(fed, "paris", ids) != len(ids):
                 problems.append(f"loop {loop}: after redelivery {_count(fed, 'paris', ids)} held")
             if loop % 10 == 9:
@@ -244,17 +258,7 @@ def registry_loops(n_loops: int, pairs: int, seed: int,
             events.sort(key=lambda e: e.order_key)  # the order the node stores them in
             ids = [e.id for e in events]
             body = b"\n".join(e.canonical for e in reversed(events))  # the node sorts them
-            replies: list[Reply | None] = []
-
-            def send() -> None:
-                try:
-                    replies.append(peer_request(fed, "rome", "paris", "POST",
-                                                "/federation/v1/events", body, timeout=60))
-                except OSError:
-                    replies.append(None)
-
-            sender = threading.Thread(target=send)
-            sender.start()
+            sender, replies = _send(fed, body, timeout=60.0)
             if rng.random() < 0.75:
                 time.sleep(rng.uniform(0.02, 0.1 + pairs * 0.0008))  # mid-batch, mostly
             else:
@@ -289,15 +293,8 @@ def registry_loops(n_loops: int, pairs: int, seed: int,
                     problems.append(f"loop {loop}: acknowledged batch lost {len(ids) - cut}")
             elif 0 < cut < len(ids):
                 stats["registry_cut"] += 1
-            try:
-                reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
-                                     body, timeout=120)
-            except OSError as e:
-                problems.append(f"loop {loop}: redelivery failed: {type(e).__name__}")
+            if _redeliver(fed, body, loop, problems) is None:
                 continue
-            statuses = {r["status"] for r in reply.json()["results"]} if reply.status == 200 else set()
-            if reply.status != 200 or not statuses <= {"stored", "duplicate"}:
-                problems.append(f"loop {loop}: redelivery answered {reply.status} {statuses}")
             if _count(fed, "paris", ids) != len(ids):
                 problems.append(f"loop {loop}: after redelivery {_count(fed, 'paris', ids)} "
                                 f"of {len(ids)} held")
