@@ -33,8 +33,8 @@ NOT_DONE = [
     "concurrent client writes (group commit) and seal publication; a kill aimed at the "
     "moment finality is recorded is not (the sealing loops only reach it by chance).",
     "8. partitions run 3 topologies per run (2 random 2/3 splits, 1 bridge) between real "
-    "nodes, not an open-ended random schedule, and with no clock skew or message delay; "
-    "campaigns 9 and 10 cover skew, delays, loss and random schedules in simulation.",
+    "nodes with skewed clocks, not an open-ended random schedule, and with no message delay "
+    "or loss; campaigns 9 and 10 cover delays, loss and random schedules in simulation.",
     "1. atheris runs each target in its own process for a bounded time; the Negentropy "
     "initiator target is new in this run (its fast slice is in make test).",
 ]

@@ -8,6 +8,12 @@ sides (proposals, comments, endorsements of one shared action proposal), through
 of their side; every write a node acknowledged (201) is remembered. After the heal, within
 2 × pull interval + 10 s, every node must hold the same event set, every acknowledged event
 must be in it, and every node must report the same `tally_hash` for the shared proposal.
+
+Every node runs with its own clock skew, drawn within ± 0.8 × grace (the testing-only setting
+`clock_skew_ms`, read by node.app): peer signatures, client windows, seals and finality all read the
+node's clock. A consent proposal closes during the first partition, vetoed and withdrawn from
+both sides until then; each side seals it apart, and after the heal every node must report
+it final with one tally_hash.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 
 from node.devcluster import LocalFederation, Person
 from node.events import b64url, sign_event
-from node.times import format_ms
+from node.times import format_ms, parse_ms
 
 from .live import request
 from .report import Failure, Result
@@ -38,12 +44,15 @@ PULL_S = 0.5
 class Cluster:
     """5 proxied nodes; `split(sides)` partitions them, `heal()` joins them again."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, skews: dict[str, int] | None = None) -> None:
         from tests.support.faultproxy import FaultProxy  # the project's own fault proxy
 
         self.fed = LocalFederation(root, list(CHAPTERS), list(PEOPLE.values()), RULES,
                                    proxied=True, pull_interval=PULL_S,
                                    anti_entropy_interval=3.0).setup()
+        self.skews = dict(skews or {})
+        self.fed.node_env = {s: {"CHAPTER_NODE_CLOCK_SKEW_MS": str(ms)}
+                             for s, ms in self.skews.items()}
         self.proxies = {s: FaultProxy(n.port, n.url_port) for s, n in self.fed.nodes.items()}
         self.keyid = {s: b64url(bytes(n.key.verify_key)) for s, n in self.fed.nodes.items()}
         self.acked: set[str] = set()
@@ -96,12 +105,14 @@ class Cluster:
             db.close()
 
     def tally_hashes(self, pid: str) -> dict[str, str]:
-        return {s: self.fed.nodes[s].get(f"/api/v1/proposals/{pid}")["tally_hash"]
-                for s in CHAPTERS}
+        return {s: r["tally_hash"] for s, r in self.reports(pid).items()}
+
+    def reports(self, pid: str) -> dict[str, dict]:
+        return {s: self.fed.nodes[s].get(f"/api/v1/proposals/{pid}") for s in CHAPTERS}
 
 
 def _writers(cluster: Cluster, sides: list[set[str]], seconds: float, shared: str,
-             rng: random.Random) -> None:
+             rng: random.Random, consent: tuple[str, int] | None = None) -> None:
     stop = time.monotonic() + seconds
     endorsed: set[str] = set()
 
@@ -111,7 +122,14 @@ def _writers(cluster: Cluster, sides: list[set[str]], seconds: float, shared: st
         while time.monotonic() < stop:
             slug = r.choice(sorted(side))
             n += 1
-            if slug not in endorsed and r.random() < 0.3:
+            # acts on the consent proposal until just before it closes (the people's clock)
+            if consent is not None and time.time() * 1000 < consent[1] - 300 and r.random() < 0.3:
+                if r.random() < 0.6:
+                    cluster.write(slug, "veto", {"proposal": consent[0],
+                                                 "reason": f"{slug} objects ({n})"})
+                else:
+                    cluster.write(slug, "veto_withdraw", {"proposal": consent[0]})
+            elif slug not in endorsed and r.random() < 0.3:
                 if cluster.write(slug, "endorse", {"proposal": shared}):
                     endorsed.add(slug)
             elif r.random() < 0.5:
@@ -130,11 +148,11 @@ def _writers(cluster: Cluster, sides: list[set[str]], seconds: float, shared: st
 
 
 def round_trip(cluster: Cluster, sides: list[set[str]], seconds: float, shared: str,
-               rng: random.Random) -> tuple[float, list[str]]:
+               rng: random.Random, consent: tuple[str, int] | None = None) -> tuple[float, list[str]]:
     """Partition, write, heal; (seconds to converge, problems)."""
     cluster.split(sides)
     time.sleep(0.3)
-    _writers(cluster, sides, seconds, shared, rng)
+    _writers(cluster, sides, seconds, shared, rng, consent)
     problems = []
     held = {s: cluster.held(s) for s in CHAPTERS}
     only = [s for s in CHAPTERS if sum(s in side for side in sides) == 1]
@@ -175,6 +193,18 @@ def round_trip(cluster: Cluster, sides: list[set[str]], seconds: float, shared: 
             hashes = cluster.tally_hashes(shared)
         if len(set(hashes.values())) != 1:
             problems.append(f"tally_hash differs: {hashes}")
+    if converged and consent is not None:
+        # sealed apart on each side: after the heal, final everywhere with one tally_hash
+        deadline = time.monotonic() + RULES["seal_timeout_seconds"] + 2 * PULL_S + 5
+        while True:
+            reports = cluster.reports(consent[0])
+            agreed = {(r["tally_hash"], r["final"]) for r in reports.values()}
+            if len(agreed) == 1 and next(iter(agreed))[1] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if len(agreed) != 1 or not next(iter(agreed))[1]:
+            problems.append("the consent proposal sealed during the partition is not final "
+                            f"with one tally_hash: { {s: (r['tally_hash'][:12], r['final']) for s, r in reports.items()} }")
     return took, problems
 
 
@@ -194,15 +224,30 @@ def campaign(seconds: float, splits: int, seed: int,
     rng = random.Random(seed)
     times: list[float] = []
     problems: list[str] = []
+    grace_ms = int(RULES["grace_seconds"] * 1000)
+    skews = {s: rng.randint(-grace_ms * 4 // 5, grace_ms * 4 // 5) for s in CHAPTERS}
     with tempfile.TemporaryDirectory(prefix="hardening-partition-") as d:
-        with Cluster(Path(d) / "fed") as cluster:
+        with Cluster(Path(d) / "fed", skews) as cluster:
             shared = cluster.write("paris", "proposal", {
                 "title": "Translate the handbook", "text": "", "kind": "action"})
             assert shared is not None
-            cluster.fed.wait_for(lambda: all(shared in cluster.held(s) for s in CHAPTERS), 15)
+            # closes within the first partition (min_open is 6 s)
+            close_ms = int(time.time() * 1000) + max(6_500, int(min(seconds / 2, 8.0) * 1000) + 2000)
+            consent = cluster.write("rome", "proposal", {
+                "title": "Adopt the new charter", "text": "", "kind": "consent",
+                "closes_at": format_ms(close_ms)})
+            assert consent is not None
+            cluster.fed.wait_for(lambda: all({shared, consent} <= cluster.held(s)
+                                             for s in CHAPTERS), 15)
+            for slug, skew in skews.items():  # each node really runs on its own clock
+                reported = parse_ms(cluster.fed.nodes[slug].get("/api/v1/status")["now"])
+                if abs(reported - int(time.time() * 1000) - skew) > 500:
+                    problems.append(f"{slug} was to run {skew:+d} ms off, its clock says "
+                                    f"{reported - int(time.time() * 1000):+d} ms")
             rounds = topologies(rng, splits)
-            for name, sides in rounds:
-                took, found = round_trip(cluster, sides, seconds, shared, rng)
+            for i, (name, sides) in enumerate(rounds):
+                took, found = round_trip(cluster, sides, seconds, shared, rng,
+                                         (consent, close_ms) if i == 0 else None)
                 times.append(took)
                 problems += [f"{name} {sorted(map(sorted, sides))}: {p}" for p in found]
                 progress(f"partition {name} {[sorted(s) for s in sides]}: "
@@ -222,11 +267,14 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
         tried=f"{rounds} partitions of 5 real nodes through the fault proxy ({splits} random 2/3 "
               f"split{'s' if splits > 1 else ''} and a bridge through Barcelona), {seconds:.0f} s "
               "of writes on every side each (proposals, comments, endorsements of one shared "
-              "proposal), then a heal",
+              "proposal; in the first, vetoes and withdrawals of a consent proposal that closes "
+              "and is sealed apart on each side), then a heal; every node's clock skewed by up "
+              "to ± 0.8 × grace",
         count=acked,
         held=(f"after every heal all 5 nodes held identical event sets with all {acked:,} "
               f"acknowledged writes, in {max(times):.1f} s at worst (bar {bar:.0f} s), and "
-              "reported one tally_hash" if not problems else
+              "reported one tally_hash; the consent proposal sealed apart was final with one "
+              "tally_hash everywhere" if not problems else
               f"{rounds - len(problems)}/{rounds} heals met the bar"),
         failures=_failures(problems),
         seconds=time.monotonic() - started,

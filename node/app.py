@@ -8,6 +8,7 @@ writer of client events (group commit) in `cleanup_ctx`, so they stop cleanly wi
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import signal
 import time
@@ -28,7 +29,7 @@ from .federation.sync import Federation, SyncSettings
 from .ingest import ClientGroups
 from .logs import REQUEST_ID, new_request_id, setup_logging
 from .metrics import NodeMetrics
-from .service import ChapterNode
+from .service import ChapterNode, wall_clock_ms
 
 __all__ = ["create_app", "serve", "FEDERATION", "sync_settings"]
 
@@ -73,7 +74,8 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
     d = DataDir(Path(data_dir))
     charter = d.charter()
     store = d.store()
-    node = ChapterNode(store, charter, d.chapter(store), d.node_key(passphrase))
+    node = ChapterNode(store, charter, d.chapter(store), d.node_key(passphrase),
+                       clock=node_clock(config.clock_skew_ms))
     metrics = NodeMetrics()
     metrics.attach(node)
     # Bodies are bounded per route in read_body; this is only the outer cap.
@@ -83,14 +85,15 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
     app[METRICS] = metrics
     # Requests signed in a second before this start are refused: a restart must not reopen a
     # replay window (only requests of the very second of the restart stay replayable).
-    app[NONCES] = NonceCache(not_before=time.time() - 1)
+    app[NONCES] = NonceCache(not_before=node.clock() / 1000 - 1)
     app[PUBLIC_URL] = config.public_url or node.own_url()
     app.add_routes(routes)
 
     async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         federation = Federation(node, PeerClient(session, bytes(node.node_key),
-                                                 timeout_s=config.request_timeout),
+                                                 timeout_s=config.request_timeout,
+                                                 clock=lambda: node.clock() / 1000),
                                 sync_settings(config), metrics=metrics, webhooks=config.webhooks)
         app[FEDERATION] = federation
         if sync_enabled:
@@ -113,9 +116,22 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
         finally:
             await groups.stop()
 
+    async def dated(request: web.Request, response: web.StreamResponse) -> None:
+        # `Date` from the node's clock, the one peers measure skew against (peer_client)
+        response.headers["Date"] = email.utils.formatdate(node.clock() / 1000, usegmt=True)
+
+    app.on_response_prepare.append(dated)
     app.cleanup_ctx.append(federation_ctx)
     app.cleanup_ctx.append(client_groups_ctx)
     return app
+
+
+def node_clock(skew_ms: int = 0) -> Callable[[], int]:
+    """The node's one clock: the wall clock, moved by `clock_skew_ms` (a setting for testing
+    only: hardening campaign 8 runs real nodes with skewed clocks)."""
+    if not skew_ms:
+        return wall_clock_ms
+    return lambda: wall_clock_ms() + skew_ms
 
 
 def serve(data_dir: str | Path, config: Config, passphrase=lambda: None) -> None:

@@ -45,6 +45,7 @@ class Config:
     backoff_cap: float = 10.0  # both sides of a healed cut back off: this bounds the heal
     peers: int | str = "all"  # "all" registered chapters, or k of them (a random k-out graph)
     webhooks: tuple[Webhook, ...] = field(default_factory=tuple)
+    clock_skew_ms: int = 0  # testing only: real nodes with skewed clocks (hardening campaign 8)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -102,6 +103,14 @@ def _peers(value: Any) -> int | str:
     raise ValueError('must be "all" or a whole number of peers, at least 1')
 
 
+def _skew(value: Any) -> int:
+    text = str(value)
+    if isinstance(value, bool) or not text.lstrip("-").isascii() or not text.lstrip("-").isdigit() \
+            or abs(int(text)) > 86_400_000:
+        raise ValueError("must be a whole number of milliseconds, at most a day either way")
+    return int(text)
+
+
 def _webhooks(value: Any) -> tuple[Webhook, ...]:
     if isinstance(value, str):
         try:
@@ -138,6 +147,8 @@ SETTINGS: dict[str, Setting] = {
     "peers": Setting(_peers, '"all" (full mesh) or k: sync with k chapters drawn from this '
                      "node's key (events still reach all by relaying)"),
     "webhooks": Setting(_webhooks, "targets told of decisions: [[webhooks]] url, secret, events"),
+    "clock_skew_ms": Setting(_skew, "testing only: move this node's clock by this many "
+                             "milliseconds (never in production)"),
 }
 
 

@@ -95,6 +95,7 @@ class LocalFederation:
     charter: Charter | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    node_env: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> its own extras
 
     def setup(self) -> LocalFederation:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ class LocalFederation:
         node = self.nodes[slug]
         node.log_path = self.root / f"{slug}.log"
         log = open(node.log_path, "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **self.node_env.get(slug, {})}
         node.process = subprocess.Popen(
             [sys.executable, "-m", "node", "run", "--data-dir", str(node.data_dir),
              "--listen", f"127.0.0.1:{node.port}",

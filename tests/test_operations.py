@@ -23,7 +23,7 @@ BAD_VALUES = {
     "listen": "nowhere", "public_url": "ftp://x", "log_format": "xml", "log_level": "loud",
     "pull_interval": "-1", "anti_entropy_interval": "0", "duty_interval": "soon",
     "request_timeout": "inf", "backoff_cap": "nan", "webhooks": '[{"url": "http://x"}]',
-    "peers": "0",
+    "peers": "0", "clock_skew_ms": "1.5",
 }
 
 

@@ -9,7 +9,6 @@ transport).
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aiohttp import web
@@ -38,8 +37,8 @@ MAX_BATCH_LINES = endpoints.MAX_BATCH_LINES
 routes = web.RouteTableDef()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _now_ms(request: web.Request) -> int:
+    return request.app[NODE].clock()  # the node's one clock
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -56,7 +55,7 @@ async def submit_event(request: web.Request) -> web.Response:
     with request.app[METRICS].ingest_seconds.labels("client").time():
         groups = request.app.get(CLIENT_GROUPS)
         if groups is None:  # an app that was never started (no writer): alone, at once
-            outcome = request.app[NODE].admit_clients([body], now_ms=_now_ms())[0]
+            outcome = request.app[NODE].admit_clients([body], now_ms=_now_ms(request))[0]
         else:  # with the other requests of its group, answered once committed
             outcome = await groups.submit(body)
     if outcome.error is not None:
@@ -82,17 +81,17 @@ async def list_proposals(request: web.Request) -> web.Response:
         raise BadRequest("kind must be consent, action or vote", code="bad_query")
     if state is not None and state not in STATES:
         raise BadRequest(f"state must be one of {', '.join(STATES)}", code="bad_query")
-    return _json({"proposals": request.app[NODE].proposals(_now_ms(), kind=kind, state=state)})
+    return _json({"proposals": request.app[NODE].proposals(_now_ms(request), kind=kind, state=state)})
 
 
 @routes.get("/api/v1/proposals/{id}")
 async def get_proposal(request: web.Request) -> web.Response:
-    return _json(request.app[NODE].proposal_report(request.match_info["id"], _now_ms()))
+    return _json(request.app[NODE].proposal_report(request.match_info["id"], _now_ms(request)))
 
 
 @routes.get("/api/v1/status")
 async def status(request: web.Request) -> web.Response:
-    return _json(request.app[NODE].status(_now_ms()))
+    return _json(request.app[NODE].status(_now_ms(request)))
 
 
 @routes.get("/healthz")
@@ -119,7 +118,7 @@ async def _peer(request: web.Request, limit: int) -> tuple[str, bytes]:
     url = target_uri(request.app[PUBLIC_URL], request.raw_path)
     keyid = verify_request(request.method, url, request.headers, body,
                            resolve_key=node.peer_key, nonces=request.app[NONCES],
-                           now=time.time())
+                           now=node.clock() / 1000)
     slug = node.peer_slug(keyid)
     node.peer_seen(slug)
     return slug, body

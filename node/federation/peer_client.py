@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -53,16 +54,17 @@ class PeerReply:
 
 class PeerClient:
     def __init__(self, session: aiohttp.ClientSession, node_seed: bytes,
-                 *, timeout_s: float = 10.0) -> None:
+                 *, timeout_s: float = 10.0, clock: Callable[[], float] = time.time) -> None:
         self.session = session
         self.seed = node_seed
+        self.clock = clock  # seconds: the node's clock signs (ChapterNode.clock / 1000)
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(3.0, timeout_s))
 
     async def call(self, method: str, base_url: str, path: str, body: bytes = b"",
                    content_type: str = "application/json",
                    request_id: str | None = None) -> PeerReply:
         url = base_url.rstrip("/") + path
-        now = time.time()
+        now = self.clock()
         headers = sign_request(method, url, body, self.seed, now=now)
         headers["Content-Type"] = content_type
         request_id = request_id or REQUEST_ID.get()
@@ -82,13 +84,13 @@ class PeerClient:
                         raise PeerUnavailable(f"{url}: response over {MAX_RESPONSE_BYTES} bytes")
                     chunks.append(chunk)
                 reply = PeerReply(resp.status, b"".join(chunks), dict(resp.headers),
-                                  _skew(resp, now))
+                                  _skew(resp, now, self.clock()))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
             raise PeerUnavailable(f"{url}: {type(e).__name__}: {e}") from e
         return reply.accepted(url)
 
 
-def _skew(resp: aiohttp.ClientResponse, sent_at: float) -> int | None:
+def _skew(resp: aiohttp.ClientResponse, sent_at: float, got_at: float) -> int | None:
     date = resp.headers.get("Date")
     if not date:
         return None
@@ -96,5 +98,5 @@ def _skew(resp: aiohttp.ClientResponse, sent_at: float) -> int | None:
         peer = email.utils.parsedate_to_datetime(date).timestamp()
     except (TypeError, ValueError):
         return None
-    mid = (sent_at + time.time()) / 2
+    mid = (sent_at + got_at) / 2
     return int((peer - mid) * 1000)
