@@ -28,15 +28,12 @@ from .report import Failure, Result, commit_of_tree, now_utc, write_reliability
 ROOT = Path(__file__).resolve().parent.parent
 
 NOT_DONE = [
-    "7. kill -9 covers peer batches of acts (one transaction each), peer batches that change "
-    "the registry as they go (one transaction per registry-relevant event), a push, "
-    "concurrent client writes (group commit) and seal publication; a kill aimed at the "
-    "moment finality is recorded is not (the sealing loops only reach it by chance).",
     "8. partitions run 3 topologies per run (2 random 2/3 splits, 1 bridge) between real "
     "nodes with skewed clocks, not an open-ended random schedule, and with no message delay "
     "or loss; campaigns 9 and 10 cover delays, loss and random schedules in simulation.",
-    "1. atheris runs each target in its own process for a bounded time; the Negentropy "
-    "initiator target is new in this run (its fast slice is in make test).",
+    "1. atheris runs each target in its own process for a bounded time from a seed corpus "
+    "of valid inputs and near-misses: coverage guides each run, but the corpus it grows is "
+    "not carried from one run to the next.",
 ]
 
 

@@ -24,9 +24,11 @@ acknowledged acts lost), and integrity_check is ok.
 
 Sealing (`seal_loops`): Paris and Rome hold a consent proposal with a few thousand acts;
 Paris is killed at a random moment around closes_at + grace (before, while or after it seals
-them) and restarted. Paris then holds exactly one seal of its own for the proposal, with its
+them), or, every other loop, once both seals are in, around the duty round that records the
+final tally_hash, and restarted. Paris then holds exactly one seal of its own for the proposal, with its
 sealed id list (a restart must neither lose a seal it published nor sign a second, different
-one: that would be equivocation), and both nodes report the same final tally_hash.
+one: that would be equivocation), both nodes report the same final tally_hash, and Paris's
+finality record holds that hash, not amended.
 """
 
 from __future__ import annotations
@@ -382,7 +384,8 @@ def seal_loops(n_loops: int, seed: int,
                progress: Callable[[str], None] = print) -> tuple[dict[str, int], list[str]]:
     """kill -9 around closes_at + grace; one seal per chapter, one final tally_hash."""
     rng = random.Random(seed)
-    stats = {"seal_loops": 0, "killed_before_seal": 0, "killed_after_seal": 0}
+    stats = {"seal_loops": 0, "killed_before_seal": 0, "killed_after_seal": 0,
+             "killed_before_final": 0, "killed_after_final": 0}
     problems: list[str] = []
     with federation(("paris", "rome"), start=("paris", "rome")) as fed:
         assert fed.charter is not None
@@ -409,15 +412,23 @@ def seal_loops(n_loops: int, seed: int,
             reply = peer_request(fed, "rome", "paris", "POST", "/federation/v1/events",
                                  b"\n".join([proposal.canonical, *acts, veto]), timeout=60)
             assert reply.status == 200, reply.body[:200]
-            # the node seals on its first duty round after closes_at + grace
-            kill_at = close + grace_ms + rng.uniform(-600, 600)
-            time.sleep(max(0.0, kill_at / 1000 - time.time()))
+            if loop % 2 == 0:
+                # the node seals on its first duty round after closes_at + grace
+                kill_at = close + grace_ms + rng.uniform(-600, 600)
+                time.sleep(max(0.0, kill_at / 1000 - time.time()))
+            else:
+                # aimed at finality: once both seals are in, the next duty round (1 s apart)
+                # records the final tally_hash
+                fed.wait_for(lambda: _seal_count(fed, proposal.id) >= 2, 30, 0.01)
+                time.sleep(rng.choice([0.0, rng.uniform(0.0, 0.8)]))
             fed.kill("paris")
             stats["seal_loops"] += 1
-            if _own_seals(fed, proposal.id):
-                stats["killed_after_seal"] += 1
+            if loop % 2 == 0:
+                stats["killed_after_seal" if _own_seals(fed, proposal.id)
+                      else "killed_before_seal"] += 1
             else:
-                stats["killed_before_seal"] += 1
+                stats["killed_after_final" if _recorded(fed, proposal.id)
+                      else "killed_before_final"] += 1
             if _restart(fed, "paris") == float("inf"):
                 problems.append(f"seal loop {loop}: the node did not come back; its log ends: "
                                 f"{_log_tail(fed, 'paris')}")
@@ -433,6 +444,11 @@ def seal_loops(n_loops: int, seed: int,
             hashes = {s: r["tally_hash"] for s, r in reports.items()}
             if len(set(hashes.values())) != 1:
                 problems.append(f"seal loop {loop}: final tally_hash differs: {hashes}")
+            fed.wait_for(lambda: _recorded(fed, proposal.id) is not None, 10, 0.2)  # next duty
+            recorded = _recorded(fed, proposal.id)
+            if recorded != (hashes["paris"], None):
+                problems.append(f"seal loop {loop}: Paris recorded {recorded} as final, it "
+                                f"reports {hashes['paris']}")
             own = _own_seals(fed, proposal.id)
             if len(own) != 1:
                 problems.append(f"seal loop {loop}: Paris holds {len(own)} seals of its own")
@@ -447,6 +463,26 @@ def seal_loops(n_loops: int, seed: int,
             if loop % 5 == 4:
                 progress(f"kill -9 around sealing: {loop + 1} loops, {stats}")
     return stats, problems
+
+
+def _seal_count(fed, proposal_id: str) -> int:
+    db = _db(fed, "paris")
+    try:
+        return db.execute("select count(*) from events where type = 'seal' and proposal = ?",
+                          [proposal_id]).fetchone()[0]
+    finally:
+        db.close()
+
+
+def _recorded(fed, proposal_id: str) -> tuple[str, str | None] | None:
+    """Paris's finality record: (final_hash, amended_from), or None."""
+    db = _db(fed, "paris")
+    try:
+        row = db.execute("select final_hash, amended_from from finality where proposal = ?",
+                         [proposal_id]).fetchone()
+        return (row[0], row[1]) if row else None
+    finally:
+        db.close()
 
 
 def _own_seals(fed, proposal_id: str) -> list[tuple[str, bool]]:
@@ -492,7 +528,8 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
               "restart, redelivery; "
               f"{stats['client_loops']} loops of 16 clients submitting acts concurrently, "
               f"kill -9 at a random moment; {stats['seal_loops']} loops killing a node around "
-              f"closes_at + grace of a proposal with {SEAL_ACTS:,} acts",
+              f"closes_at + grace of a proposal with {SEAL_ACTS:,} acts or around the moment it "
+              "records finality",
         count=(stats["loops"] + stats["registry_loops"] + stats["client_loops"]
                + stats["seal_loops"]),
         held=(f"integrity_check ok every time; {stats['whole']} batches whole, {stats['none']} "
@@ -506,8 +543,10 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
               f"{stats['client_acked']:,} acknowledged client acts all kept "
               f"({stats['client_unanswered']} cut off unanswered by the kill); "
               f"{stats['killed_before_seal']} kills before and {stats['killed_after_seal']} "
-              "after the node sealed: one seal of its own with its list each time, one final "
-              "tally_hash at both nodes, no equivocation"
+              f"after the node sealed, {stats['killed_before_final']} before and "
+              f"{stats['killed_after_final']} after it recorded finality: one seal of its own "
+              "with its list each time, one final tally_hash at both nodes, recorded once and "
+              "never amended, no equivocation"
               if not problems else f"{len(problems)} problems"),
         failures=[Failure(p, 1) for p in problems],
         seconds=time.monotonic() - started,
