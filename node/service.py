@@ -671,8 +671,7 @@ class ChapterNode:
             if self._evaluated.get(proposal.id) == marker:
                 continue
             if self.not_admitted(proposal) is not None:
-                self._evaluated[proposal.id] = marker
-                continue
+                continue  # judged again each round: the registry may come to admit it
             result = self._compute(proposal, now_ms)
             if result.record is not None:
                 self.store.record_final(proposal.id, result.record.final_hash, now_ms,
