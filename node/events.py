@@ -166,13 +166,27 @@ _CANONICAL_B64URL = {
 
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
+# Keys already decoded (their canonical spelling only): a batch names the same few hundred
+# authors again and again. Bounded: emptied when full.
+_KEYS: dict[str, bytes] = {}
+_MAX_KEYS = 8192
+
 
 def b64url_decode(text: str, length: int, *, what: str, length_code: str) -> bytes:
     """Strict base64url: alphabet, no padding, canonical trailing bits, exact byte length."""
+    if length == 32 and type(text) is str:
+        raw = _KEYS.get(text)
+        if raw is not None:
+            return raw
     spelling = _CANONICAL_B64URL.get(length)
     if spelling is not None and type(text) is str and spelling.fullmatch(text):
         padded = (text + "=" * (-len(text) % 4)).encode("ascii")
-        return binascii.a2b_base64(padded.translate(_URLSAFE_TO_STANDARD))
+        raw = binascii.a2b_base64(padded.translate(_URLSAFE_TO_STANDARD))
+        if length == 32:
+            if len(_KEYS) >= _MAX_KEYS:
+                _KEYS.clear()
+            _KEYS[text] = raw
+        return raw
     if not isinstance(text, str) or not text.isascii():
         raise InvalidEvent(f"{what} is not base64url text", code="bad_base64")
     padded = text + "=" * (-len(text) % 4)
@@ -325,16 +339,16 @@ class UnverifiedEvent:
             return False
         return True
 
-    def verified(self, signature_ok: bool | None = None) -> Event:
+    def verified(self, signature_ok: bool | None = None, *, id: str | None = None) -> Event:
         """The verified `Event`, or `InvalidEvent("bad_signature")`.
 
         `signature_ok` is the result of `signature_ok()` if the caller computed it already
-        (e.g. on another thread)."""
+        (e.g. on another thread); `id`, `event_id(signed_bytes)` if it did."""
         if signature_ok is None:
             signature_ok = self.signature_ok()
         if not signature_ok:
             raise InvalidEvent("signature does not verify for author", code="bad_signature")
-        return _event(self.obj, self.signed_bytes, self.created_ms)
+        return _event(self.obj, self.signed_bytes, self.created_ms, id)
 
 
 def parse_event(data: bytes | str, *, federation: str | None) -> Event:
@@ -369,8 +383,8 @@ def precheck_object(obj: Any, *, federation: str | None,
     """
     if not isinstance(obj, dict):
         raise InvalidEvent("an event is a JSON object", code="not_an_object")
-    unknown = sorted(set(obj) - ENVELOPE_FIELDS)
-    if unknown:
+    if not obj.keys() <= ENVELOPE_FIELDS:
+        unknown = sorted(set(obj) - ENVELOPE_FIELDS)
         raise InvalidEvent(f"unknown field {unknown[0]!r}", code="unknown_field")
     if "v" in obj and (isinstance(obj["v"], bool) or obj["v"] != 1):  # true == 1 in Python
         raise InvalidEvent(f"unsupported version {obj['v']!r}; this node speaks v 1",
@@ -441,20 +455,12 @@ def _validate(obj: dict[str, Any], *, plain: bool | None = None) -> int:
         raise InvalidEvent(f"$.created_at: {e}", code="schema_violation") from e
 
 
-def _event(obj: Mapping[str, Any], signed_bytes: bytes, created_ms: int) -> Event:
-    return Event(
-        id=event_id(signed_bytes),
-        v=obj["v"],
-        federation=obj["federation"],
-        type=obj["type"],
-        chapter=obj["chapter"],
-        author=obj["author"],
-        created_at=obj["created_at"],
-        body=obj["body"],
-        sig=obj["sig"],
-        created_ms=created_ms,
-        canonical=signed_bytes,
-    )
+def _event(obj: Mapping[str, Any], signed_bytes: bytes, created_ms: int,
+           id: str | None = None) -> Event:
+    # positional, in field order: the frozen dataclass's __init__ is on the hot path
+    return Event(id or event_id(signed_bytes), obj["v"], obj["federation"], obj["type"],
+                 obj["chapter"], obj["author"], obj["created_at"], obj["body"], obj["sig"],
+                 created_ms, signed_bytes)
 
 
 # --- signing ----------------------------------------------------------------------------

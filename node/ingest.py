@@ -48,6 +48,7 @@ __all__ = ["ClientGroups", "drive", "SignatureVerifier", "Ticket", "PendingEvent
 T = TypeVar("T")
 
 CHUNK = 64  # signatures per hand-off: large enough to amortise it, small enough to overlap
+FIRST_CHUNK = 16  # the first hand-off of a call: the workers have nothing to do until it
 MIN_PARALLEL = 32  # smaller batches are checked on the calling thread: a hand-off costs more
 WORKER_TIMEOUT_S = 30.0  # a worker silent this long is killed; its chunks are checked here
 
@@ -247,10 +248,10 @@ class PendingEvent:
 
     def event(self) -> Event:
         """The verified `Event` (waits for the verdict), or `InvalidEvent("bad_signature")`."""
-        if self.held:
-            return self.unverified.verified(signature_ok=True)  # these bytes were verified
+        if self.held:  # these bytes were verified
+            return self.unverified.verified(signature_ok=True, id=self.id)
         ok = self._ticket.result()[self._slot] if self._ticket is not None else None
-        return self.unverified.verified(signature_ok=ok)
+        return self.unverified.verified(signature_ok=ok, id=self.id)
 
 
 Checked = PendingEvent | SealedLine | ChapterNodeError
@@ -269,8 +270,11 @@ def check_lines(lines: Iterable[bytes], *, federation: str,
         verifier = None
     out: list[Checked] = []
     chunk: list[PendingEvent] = []
+    limit = FIRST_CHUNK
 
     def flush() -> None:
+        nonlocal limit
+        limit = CHUNK
         if not chunk:
             return
         known = held([p.id for p in chunk]) if held is not None else set()
@@ -301,7 +305,7 @@ def check_lines(lines: Iterable[bytes], *, federation: str,
         pending = PendingEvent(unverified, event_id(unverified.signed_bytes))
         out.append(pending)
         chunk.append(pending)
-        if len(chunk) >= CHUNK:
+        if len(chunk) >= limit:
             flush()
     flush()
     return out

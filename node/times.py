@@ -41,14 +41,23 @@ def parse_ms(text: str) -> int:
         raise ValueError(f"not a protocol timestamp: {text!r}")
     hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
     if hour <= 23 and minute <= 59 and second <= 59:
-        try:
-            day = date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
-        except ValueError:
-            pass
-        else:
+        days = _DAYS.get(text[:10])
+        if days is None:
+            try:
+                day = date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+            except ValueError:
+                return _parse_ms_strptime(text)
             days = day.toordinal() - _EPOCH_ORDINAL
-            return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + int(text[20:23])
+            if len(_DAYS) >= 4096:
+                _DAYS.clear()
+            _DAYS[text[:10]] = days
+        return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + int(text[20:23])
     return _parse_ms_strptime(text)
+
+
+# Days since the epoch of the dates already read (real dates only): the events of a batch
+# fall on a few days.
+_DAYS: dict[str, int] = {}
 
 
 def _parse_ms_strptime(text: str) -> int:
