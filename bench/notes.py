@@ -30,6 +30,16 @@ the unique index on the random `id` dirties about one 4 KiB page per row, whatev
 rows). On an idle machine that works out to ~37-41 % of the 2-core verify rate; 45 % needs
 either ~10 µs less Python per event or a storage layout whose id index is not written at a
 random page per row (not done). "Of which" rows: the state-independent half alone.
+Measured and not kept (30,000-100,000 events, best of up to 8 runs on the shared machine):
+steps 1-10 on the workers, the calling thread only rebuilding each event from orjson (also
+with the checks answered before the verdicts, so admission could start early): its CPU fell
+from ~37 to ~25 µs per event, but a batch then waits for the workers before it can be put in
+§5 order and admitted, and its tail (admission, insert, commit) still runs with the workers
+idle: ~10 % fewer events/s. A checkpoint every 40,000 WAL pages, or none: the same total
+insert time over 100,000 events (~1.3-1.5 s); a longer WAL makes each commit slower by about
+what the checkpoints cost. The insert and commit of a 500-event batch is ~5-7 ms at 100,000
+events, about a quarter of the batch's wall time, with both workers idle: that tail, not the
+checks, is what a sequential peer (one batch, then its answer) cannot overlap.
 
 Threads or processes for the signatures: PyNaCl does release the GIL (two threads verify
 ~1.9× one: the `limit` rows), but in `receive`, where the calling thread also admits and
@@ -127,11 +137,15 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
   is; the signing input is cut out of it instead of canonicalising a second time.
 - Strict JSON: orjson for plain canonical text (proved equal to `loads_strict`'s value);
   everything else still goes through `loads_strict`, so every refusal code is unchanged.
-- base64url, `created_at`: decoded/parsed once per event instead of twice.
+- base64url, `created_at`: decoded/parsed once per event instead of twice; an author key's
+  bytes and a date's day number are kept once read (bounded caches), and the verified
+  `Event` reuses the id `check_lines` hashed.
 - Store: one `executemany` per batch (row by row only when a row was already held), stored
   `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
   reads the proposals through the (type, created_at) index instead of scanning every event.
-- Signatures on worker processes (`node/ingest.py`, `node/verify_worker.py`); one ingest
+- Signatures on worker processes (`node/ingest.py`, `node/verify_worker.py`: libsodium's
+  `crypto_sign_open` into one buffer per frame, the first hand-off of a call after 16 lines);
+  one ingest
   pipeline for peers and clients, with per-step look-ups; group commit for clients; a 32 MiB
   SQLite page cache; peer-state writes without an fsync.
 - Checked for identical behaviour: the full suite, `tests/test_fast_paths.py` (canonical vs
