@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 NOT_DONE = [
     "8. partitions run 3 topologies per run (2 random 2/3 splits, 1 bridge) between real "
-    "nodes with skewed clocks, not an open-ended random schedule, and with no message delay "
-    "or loss; campaigns 9 and 10 cover delays, loss and random schedules in simulation.",
+    "nodes with skewed clocks, delays and cut connections, not an open-ended random "
+    "schedule (campaigns 9 and 10 cover random schedules in simulation).",
     "1. atheris runs each target in its own process for a bounded time from a seed corpus "
     "of valid inputs and near-misses: coverage guides each run, but the corpus it grows is "
     "not carried from one run to the next.",

@@ -13,6 +13,7 @@ drive real node processes can control it from plain code.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import socket
 import threading
@@ -35,6 +36,8 @@ class FaultProxy:
         self.mode = "pass"
         self.delay_s = 0.0
         self.block_from: frozenset[str] = frozenset()
+        self.drop = 0.0  # share of new connections cut at once (message loss)
+        self._rng = random.Random(target_port)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -98,7 +101,8 @@ class FaultProxy:
         except OSError:
             first = b""
         found = _KEYID.search(first)
-        if not first or (found and found.group(1).decode() in self.block_from):
+        if not first or (found and found.group(1).decode() in self.block_from) \
+                or (self.drop and self._rng.random() < self.drop):
             writer.close()
             self._writers.discard(writer)
             return
