@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every campaign's size (1.0: the published figures)")
     parser.add_argument("--only", type=int, nargs="*", help="campaign numbers to run")
-    parser.add_argument("--fuzz-seconds", type=int, default=420,
+    parser.add_argument("--fuzz-seconds", type=int, default=540,
                         help="time bound per fuzz target (each also stops at its input count)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "RELIABILITY.md")
     parser.add_argument("--keep-others", action="store_true",

@@ -94,7 +94,7 @@ def schemathesis_run(seconds: int, seed: int, progress: Callable[[str], None] = 
 
 def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = print) -> Result:
     started = time.monotonic()
-    seconds = max(30, int(180 * scale))
+    seconds = max(30, int(120 * scale))
     responses, statuses, failures, server_errors, tail = schemathesis_run(seconds, seed + 1,
                                                                           progress)
     # A peer batch answers 200 with one outcome per line, even when every line is refused

@@ -513,10 +513,10 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
 
     for r in range(0, n, 10):
         add(*loops(min(10, n - r), batch, seed + r, progress), f"round {r // 10}")
-    add(*registry_loops(max(2, int(10 * scale)), 300 if scale >= 0.5 else 60, seed, progress),
+    add(*registry_loops(max(2, int(6 * scale)), 300 if scale >= 0.5 else 60, seed, progress),
         "registry batches")
-    add(*client_loops(max(2, int(20 * scale)), 16, seed, progress), "client writes")
-    add(*seal_loops(max(2, int(10 * scale)), seed, progress), "sealing")
+    add(*client_loops(max(2, int(12 * scale)), 16, seed, progress), "client writes")
+    add(*seal_loops(max(2, int(6 * scale)), seed, progress), "sealing")
     return Result(
         number=7, name="kill -9 during ingest, client writes and sealing",
         tried=f"{stats['loops']} loops: a peer batch of {batch:,} fresh events, kill -9 at a "

@@ -46,6 +46,7 @@ from typing import Any
 __all__ = ["TARGETS", "Finding", "Target", "initiator_invariant", "make_target", "seeds", "mutate", "run"]
 
 TARGETS = ("parse_event", "negentropy", "negentropy_initiator", "peer_batch", "signed_event")
+RUN_ORDER = ("negentropy", "negentropy_initiator", "peer_batch", "parse_event", "signed_event")
 DICTIONARY = [
     '"v"', '"federation"', '"type"', '"chapter"', '"author"', '"created_at"', '"body"', '"sig"',
     '"proposal"', '"vote"', '"seal"', '"veto"', '"member"', '"comment"', '"delegation"',
@@ -621,7 +622,9 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
     work = Path(tempfile.mkdtemp(prefix="hardening-fuzz-"))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs: dict[str, Path] = {}
-    pending = list(TARGETS)
+    # longest first, so that the two lanes end together (inputs/s measured: the initiator
+    # ~2,200/s, the responder ~2,700/s, peer batches ~3,000/s, signed events ~7,800/s)
+    pending = sorted(TARGETS, key=RUN_ORDER.index)
     started: dict[str, float] = {}
     elapsed: dict[str, float] = {}
     while pending or procs:
@@ -668,14 +671,18 @@ def run(seed: int = 0, scale: float = 1.0, progress: Callable[[str], None] = pri
         if libfuzzer_crash:
             failures.append(Failure(f"the fuzzer process stopped: see {logs[name]}", 1,
                                     [log_text[-500:]]))
+        broken = sum(f.count for f in failures)
+        if scale >= 1 and stats["runs"] < 1_000_000:  # the bar: ≥ 1,000,000 inputs each
+            failures.append(Failure(f"stopped at its {seconds} s bound after {stats['runs']:,} "
+                                    "inputs, under the bar of 1,000,000", 1))
         covered = _coverage(log_text)
         results.append(Result(
             number=1, name=f"fuzzing: {name}",
             tried=_TRIED[name] + f" (atheris/libFuzzer, coverage of node.*; {covered})",
             count=stats["runs"],
             held=("0 uncaught exceptions, 0 events stored from bad input"
-                  if not failures else
-                  f"{stats['runs'] - sum(f.count for f in failures):,} inputs held the invariant"),
+                  if not broken else
+                  f"{stats['runs'] - broken:,} inputs held the invariant"),
             failures=failures, seconds=elapsed.get(name, 0.0)))
     return results
 
