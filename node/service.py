@@ -143,8 +143,6 @@ class ChapterNode:
         self._timeline: gov.Timeline | None = None
         self._timeline_key = (-1, -1)
         self._evaluated: dict[str, tuple[Any, ...]] = {}
-        # (timeline, chapters, Connectors it ever has): for Store.essential_acts
-        self._ever: tuple[Any, frozenset[str], frozenset[str]] = (None, frozenset(), frozenset())
         self._reconcile_stats: dict[str, tuple[int, int, int]] = {}
         epoch = store.get_meta("feed_epoch")
         if epoch is None:
@@ -540,13 +538,12 @@ class ChapterNode:
         if self.store.seal_marker(proposal.id) == (0, 0):
             # No seal restricts the act set: the acts that can decide it are enough, however
             # many one Connector signed (hardening campaign 6, act-set amplification).
-            if self._ever[0] is not timeline:
-                self._ever = (timeline, *timeline.ever())
+            chapters, connectors = timeline.ever()
             acts = self.store.essential_acts(
                 proposal.id, close_ms=gov.closes_ms(proposal),
                 globals_too=gov.kind_of(proposal) != "action",
-                change_points=timeline.change_points(), chapters=self._ever[1],
-                connectors=self._ever[2])
+                change_points=timeline.change_points(), chapters=chapters,
+                connectors=connectors)
         else:
             acts = self.store.events_of(proposal=proposal.id, global_delegations=True)
         seals = [a for a in acts if a.type == "seal"]

@@ -250,7 +250,7 @@ class Store:
 
     def essential_acts(self, proposal: str, *, close_ms: int | None, globals_too: bool,
                        change_points: Sequence[int], chapters: Iterable[str],
-                       connectors: Iterable[str]) -> list[Event]:
+                       connectors: Iterable[str], small: int = 500) -> list[Event]:
         """The acts of `proposal` that can decide its tally when no seal restricts its act
         set, in (created_at, id) order: for each author, act type, scope (this proposal or
         global), chapter, delegation target and registry segment, its earliest and its latest
@@ -266,15 +266,24 @@ class Store:
         `connectors` (every chapter and Connector the timeline ever has) drop the acts no
         registry can admit, so a flood of made-up targets or slugs adds no group.
         tests/test_act_reduction.py checks the tally, report and trace equal those from
-        every act.
+        every act. An act set of at most `small` acts is returned whole: reducing it costs
+        more than it saves.
         """
         points = [p for p in change_points if close_ms is None or p <= close_ms]
         segment = f", {'+'.join(['(created_ms >= ?)'] * len(points))}" if points else ""
         types = sorted(ACT_TYPES)
         where = f"(proposal = ? and type in ({','.join('?' * len(types))}))"
-        tail: list[Any] = [json.dumps(sorted(chapters)), json.dumps(sorted(connectors))]
+        tail: list[Any] = [self._json_list(chapters), self._json_list(connectors)]
         if globals_too:
             where += " or (type = 'delegation' and proposal is null)"
+        if small:
+            plain = f"({where})" + (" and created_ms <= ?" if close_ms is not None else "")
+            args = [proposal, *types, *([close_ms] if close_ms is not None else [])]
+            rows = self.db.execute(f"select canonical, created_ms from events where {plain} "
+                                   f"limit {small + 1}", args).fetchall()
+            if len(rows) <= small:
+                return sorted((event_from_stored(r[0], r[1]) for r in rows),
+                              key=lambda e: e.order_key)
         where = f"({where}) and chapter in (select value from json_each(?))"
         target = "json_extract(cast(canonical as text), '$.body.to')"
         where += (f" and (type != 'delegation' or {target} is null"
@@ -291,6 +300,19 @@ class Store:
         out = self.get_many(sorted(ids))
         out.sort(key=lambda e: e.order_key)
         return out
+
+    @staticmethod
+    def _json_list(values: Iterable[str]) -> str:
+        """`values` as a JSON array for json_each. Callers pass the same shared sets again
+        and again (Timeline.ever, one per registry, shared by every node of a process): the
+        last few are kept by identity, for all stores at once."""
+        global _JSON_LISTS
+        for held, text in _JSON_LISTS:
+            if held is values:
+                return text
+        text = json.dumps(sorted(values))
+        _JSON_LISTS = [(values, text), *_JSON_LISTS[:7]]
+        return text
 
     def effect_proposal_ids(self) -> set[str]:
         """The effect proposals held, and the proposals they escalate (governance.timeline)."""
@@ -444,6 +466,9 @@ class Store:
             self.db.execute(
                 "insert or replace into finality (proposal, final_hash, final_ms, amended_from) "
                 "values (?, ?, ?, ?)", [proposal, tally_hash, at_ms, amended_from])
+
+
+_JSON_LISTS: list[tuple[Iterable[str], str]] = []  # Store._json_list
 
 
 def open_store(path: str | Path, *, migrate: bool = True) -> Store:

@@ -76,7 +76,7 @@ def reports(store, timeline, proposal, now: int) -> tuple[dict, dict]:
     essential = store.essential_acts(proposal.id, close_ms=close,
                                      globals_too=gov.kind_of(proposal) != "action",
                                      change_points=timeline.change_points(),
-                                     chapters=chapters, connectors=connectors)
+                                     chapters=chapters, connectors=connectors, small=0)
     out = []
     for acts in (every, essential):
         r = gov.evaluate(timeline, proposal, acts, [], {}, now_ms=now, trace=True)
@@ -119,7 +119,7 @@ def test_one_connectors_thousand_endorsements_leave_sqlite_as_two() -> None:
         chapters, connectors = timeline.ever()
         essential = store.essential_acts(action.id, close_ms=None, globals_too=False,
                                          change_points=timeline.change_points(),
-                                         chapters=chapters, connectors=connectors)
+                                         chapters=chapters, connectors=connectors, small=0)
         marco = [a for a in essential if a.author == Story.key("marco")]
         assert len(marco) == 2  # his first and his last endorsement, nothing between
         every, reduced = reports(store, timeline, action, ms("2026-12-01 00:00"))

@@ -43,7 +43,7 @@ from bisect import bisect_right
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -135,6 +135,10 @@ class Timeline:
     urls: Mapping[str, tuple[tuple[int, ...], tuple[str, ...]]]  # slug -> (times, urls)
     effects: tuple[AppliedEffect, ...]
     rules: Rules  # the charter's rules, for callers holding only the timeline
+    # `ever()`, computed once: nodes share a timeline, and 10,000 chapters' slugs per node
+    # would not fit (bench/scale.py)
+    _ever: tuple[frozenset[str], frozenset[str]] | None = field(
+        default=None, init=False, compare=False, repr=False)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -165,10 +169,15 @@ class Timeline:
     def ever(self) -> tuple[frozenset[str], frozenset[str]]:
         """(every chapter slug, every Connector key) registered at some instant: what no
         registry of this timeline can admit names neither."""
-        connectors: set[str] = set()
-        for segment in self.segments:
-            connectors.update(segment.connectors)
-        return frozenset(self.segments[-1].chapters), frozenset(connectors)  # chapters stay
+        if self._ever is None:
+            connectors: set[str] = set()
+            for segment in self.segments:
+                connectors.update(segment.connectors)
+            # chapters stay: the last segment has them all
+            object.__setattr__(self, "_ever", (frozenset(self.segments[-1].chapters),
+                                               frozenset(connectors)))
+        assert self._ever is not None
+        return self._ever
 
     def effect(self, proposal_id: str) -> AppliedEffect | None:
         return next((e for e in self.effects if e.proposal == proposal_id), None)
