@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         kept = [Result(**{**r, "failures": [Failure(**f) for f in r["failures"]]})
                 for r in earlier["results"] if r["number"] not in args.only]
         results = sorted(kept + results, key=lambda r: r.number)
-        total += sum(r.seconds for r in kept)
+        # the kept campaigns' share of their full run (fuzz targets ran two at a time)
+        total += earlier["total_s"] - sum(r["seconds"] for r in earlier["results"]
+                                       if r["number"] in set(args.only))
         command = (f"{earlier['command']} at {earlier['commit']} ({earlier['date']}); then "
                    f"campaigns {' '.join(map(str, args.only))} re-run with: {command}")
     write_reliability(args.out, results, seed=args.seed, total_s=total, not_done=NOT_DONE,
