@@ -96,8 +96,8 @@ def _action(proposal: Event, acts: Iterable[Event], registry: RegistrySource,
     for act in endorsements:
         if act.author in endorsing:
             continue  # a repeated endorsement changes nothing
-        if not registry.at(act.created_ms).is_connector(act.author):
-            continue  # a member's endorsement never counts
+        # a member's endorsement never counts: `tally` hands over admitted acts only, whose
+        # author is a Connector at their created_at (admissibility.admitted_acts)
         endorsing.add(act.author)
         if adopted_at is None and len(endorsing) >= needed:
             adopted_at = act.created_at  # the endorsement that brings the count to N
