@@ -240,18 +240,34 @@ class PendingEvent:
     held: bool = False
     _ticket: Ticket | None = field(default=None, repr=False)
     _slot: int = 0
+    _ok: bool | None = field(default=None, repr=False)
 
     @property
     def order_key(self) -> tuple[str, str]:
         """PROTOCOL §5 order: (`created_at`, id), as `Event.order_key`."""
         return (self.unverified.obj["created_at"], self.id)
 
+    def verdict(self) -> bool:
+        """Whether the signature verifies (waits for it); held bytes were verified before."""
+        if self.held:
+            return True
+        if self._ticket is not None:
+            return self._ticket.result()[self._slot]
+        if self._ok is None:
+            self._ok = self.unverified.signature_ok()
+        return self._ok
+
     def event(self) -> Event:
         """The verified `Event` (waits for the verdict), or `InvalidEvent("bad_signature")`."""
-        if self.held:  # these bytes were verified
-            return self.unverified.verified(signature_ok=True, id=self.id)
-        ok = self._ticket.result()[self._slot] if self._ticket is not None else None
-        return self.unverified.verified(signature_ok=ok, id=self.id)
+        return self.unverified.verified(signature_ok=self.verdict(), id=self.id)
+
+    def assumed(self) -> Event:
+        """The `Event` as if its signature verified, without waiting for the verdict.
+
+        Only for admission that stores nothing until `verdict()` says it holds
+        (`ChapterNode._ingest_steps`): admission reads no signature, so its answer is the
+        same, and an event whose verdict fails is never committed."""
+        return self.unverified.verified(signature_ok=True, id=self.id)
 
 
 Checked = PendingEvent | SealedLine | ChapterNodeError

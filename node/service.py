@@ -242,8 +242,9 @@ class ChapterNode:
         """`receive`, pausing every `RECEIVE_STEP` lines so a server can answer others meanwhile.
 
         Nothing is stored before the end (but for registry-relevant events, which later lines
-        must see), so a batch still lands in one transaction; the batch's causal order (§5) is
-        kept across pauses, and an event another request stores meanwhile becomes a duplicate.
+        must see), so a batch lands in one transaction (or one per such event); the batch's
+        causal order (§5) is kept across pauses, and an event another request stores meanwhile
+        becomes a duplicate.
         """
         return (yield from self._ingest_steps(lines, origin=origin, now_ms=now_ms,
                                               from_peer=True))
@@ -255,7 +256,16 @@ class ChapterNode:
         §2.1 runs on the calling thread, signatures on worker processes (node.ingest); an id
         the store holds is a duplicate without a second verification. Per step of
         `RECEIVE_STEP` events (nothing else runs within a step): one look-up of the ids held,
-        one of the proposals the acts name, the registry timeline read once."""
+        one of the proposals the acts name, the registry timeline read once.
+
+        A peer's events are admitted while the workers are still verifying them (`assumed`):
+        admission does not read signatures, and nothing is committed before every event of
+        the transaction has its verdict (`Store.insert_events(confirm=...)`), so the rows are
+        written while the last signatures are checked. If one fails, that transaction is
+        rolled back and everything from its first event is judged again with the verdicts
+        known, as a client's events always are: the outcomes are those of checking each
+        signature first (a bad one is `bad_signature`, and no event that relied on it is
+        stored)."""
         outcomes: list[Outcome | None] = [None] * len(lines)
         checked: list[tuple[int, PendingEvent]] = []
         sealed_lines: list[tuple[int, Any]] = []
@@ -278,50 +288,84 @@ class ChapterNode:
                 else:
                     outcomes[i] = Outcome(None, "refused", item.code, item.message, error=item)
         checked.sort(key=lambda p: p[1].order_key)  # causes before effects (§5 order)
-        batch: dict[str, Event] = {}
-        pending: list[tuple[int, Event]] = []
+        speculate = from_peer
+        batch: dict[str, Event] = {}  # admitted so far, committed or pending
+        pending: list[tuple[int, Event, PendingEvent]] = []
+        refused_unverified: list[tuple[int, PendingEvent]] = []  # refused before the verdict
+        committed = 0  # checked[:committed] is judged for good
         effect_ids = self.store.effect_proposal_ids()
-        for start in range(0, len(checked), RECEIVE_STEP):
-            if start:
-                yield  # what is admitted stays pending: the batch is stored in one transaction
-            step = checked[start:start + RECEIVE_STEP]
-            held = (self.store.known([p.id for _, p in step if not p.held])
-                    if self.store.max_seq() != head else set())
-            verified: list[tuple[int, PendingEvent, Event | None]] = []
-            for i, item in step:
-                if item.held or item.id in held:
-                    verified.append((i, item, None))  # held: a duplicate
-                    continue
-                try:
-                    verified.append((i, item, item.event()))
-                except ChapterNodeError as e:  # a bad signature: refused as parsing refuses
-                    outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
-            refs = {ref for _, _, ev in verified if ev is not None
-                    and (ref := gov.needs_proposal(ev)) is not None and ref not in batch}
-            named = {ev.id: ev for ev in self.store.get_many(refs)} if refs else {}
-            timeline = self.timeline()
-            for i, item, event in verified:
-                if event is None or event.id in batch:
-                    # a client is told the id; a peer only the status
-                    outcomes[i] = Outcome(item.id, "duplicate",
-                                          event=None if from_peer else event or item.event())
-                    continue
-                try:
-                    self._admit(event, batch, now_ms, from_peer=from_peer, timeline=timeline,
-                                named=named)
-                except ChapterNodeError as e:
-                    outcomes[i] = Outcome(event.id, "refused", e.code, e.message, error=e)
-                    continue
-                batch[event.id] = event
-                pending.append((i, event))
-                if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
-                    if gov.has_effect(event):
-                        effect_ids.add(event.id)
-                        effect_ids |= gov.escalation_sources([event])
-                    self._flush(pending, origin, now_ms, outcomes)  # later events see the new registry
-                    pending = []
-                    timeline = self.timeline()
-        self._flush(pending, origin, now_ms, outcomes)
+        pos = 0
+        while True:
+            while pos < len(checked):
+                if pos:
+                    yield  # what is admitted stays pending until a commit point
+                step = checked[pos:pos + RECEIVE_STEP]
+                held = (self.store.known([p.id for _, p in step if not p.held])
+                        if self.store.max_seq() != head else set())
+                judged: list[tuple[int, PendingEvent, Event | None]] = []
+                for i, item in step:
+                    if item.held or item.id in held:
+                        judged.append((i, item, None))  # held: a duplicate
+                        continue
+                    if speculate:
+                        judged.append((i, item, item.assumed()))
+                        continue
+                    try:
+                        judged.append((i, item, item.event()))
+                    except ChapterNodeError as e:  # a bad signature: refused as parsing refuses
+                        outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
+                refs = {ref for _, _, ev in judged if ev is not None
+                        and (ref := gov.needs_proposal(ev)) is not None and ref not in batch}
+                named = {ev.id: ev for ev in self.store.get_many(refs)} if refs else {}
+                timeline = self.timeline()
+                restart = False
+                for n, (i, item, event) in enumerate(judged):
+                    if event is None or event.id in batch:
+                        # a client is told the id; a peer only the status
+                        outcomes[i] = Outcome(item.id, "duplicate",
+                                              event=None if from_peer else event or item.event())
+                        continue
+                    try:
+                        self._admit(event, batch, now_ms, from_peer=from_peer,
+                                    timeline=timeline, named=named)
+                    except ChapterNodeError as e:
+                        outcomes[i] = Outcome(event.id, "refused", e.code, e.message, error=e)
+                        if speculate:
+                            refused_unverified.append((i, item))
+                        continue
+                    batch[event.id] = event
+                    pending.append((i, event, item))
+                    if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
+                        if gov.has_effect(event):
+                            effect_ids.add(event.id)
+                            effect_ids |= gov.escalation_sources([event])
+                        # later events see the new registry
+                        if not self._flush(pending, origin, now_ms, outcomes):
+                            restart = True
+                            break
+                        committed = pos + n + 1
+                        pending = []
+                        timeline = self.timeline()
+                if restart:
+                    break
+                pos += len(step)
+            if pos >= len(checked) and self._flush(pending, origin, now_ms, outcomes):
+                break
+            # A signature failed in the transaction: judge it all again, verdicts first.
+            assert speculate, "an event judged with its verdict failed its verdict"
+            again = {i for i, _ in checked[committed:]}
+            for i in again:
+                outcomes[i] = None
+            refused_unverified = [(i, p) for i, p in refused_unverified if i not in again]
+            kept = {p.id for _, p in checked[:committed]}
+            batch = {eid: ev for eid, ev in batch.items() if eid in kept}
+            pending, pos, speculate = [], committed, False
+            effect_ids = self.store.effect_proposal_ids()
+        for i, item in refused_unverified:  # signatures are checked before admission (§2.1)
+            try:
+                item.event()
+            except ChapterNodeError as e:
+                outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
         for i, sealed in sealed_lines:
             try:
                 seal_id = self.accept_sealed(sealed)
@@ -334,14 +378,22 @@ class ChapterNode:
                 self._notify("refused_event", outcome.code)
         return results
 
-    def _flush(self, pending: list[tuple[int, Event]], origin: str, now_ms: int,
-               outcomes: list[Outcome | None]) -> None:
+    def _flush(self, pending: list[tuple[int, Event, PendingEvent]], origin: str, now_ms: int,
+               outcomes: list[Outcome | None]) -> bool:
+        """Store what was admitted, once every signature among it verifies; False (nothing
+        stored) if one does not."""
         if not pending:
-            return
-        fresh = self.store.insert_events([e for _, e in pending], origin=origin, received_ms=now_ms)
-        for (i, event), new in zip(pending, fresh):
+            return True
+        items = [item for _, _, item in pending]
+        fresh = self.store.insert_events([e for _, e, _ in pending], origin=origin,
+                                         received_ms=now_ms,
+                                         confirm=lambda: all(p.verdict() for p in items))
+        if fresh is None:
+            return False
+        for (i, event, _), new in zip(pending, fresh):
             outcomes[i] = Outcome(event.id, "stored" if new else "duplicate", event=event)
-        self._stored([e for (_, e), new in zip(pending, fresh) if new], origin)
+        self._stored([e for (_, e, _), new in zip(pending, fresh) if new], origin)
+        return True
 
     def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool,
                timeline: gov.Timeline | None = None,

@@ -113,6 +113,10 @@ class _SomeHeld(Exception):
     """A batch insert met an id already held (internal: triggers the row-by-row redo)."""
 
 
+class _Unconfirmed(Exception):
+    """`insert_events`' confirm said no (internal: rolls the transaction back)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PeerState:
     slug: str
@@ -175,12 +179,16 @@ class Store:
     # --- federation events ------------------------------------------------------------
 
     def insert_events(
-        self, events: Sequence[Event], *, origin: str, received_ms: int
-    ) -> list[bool]:
+        self, events: Sequence[Event], *, origin: str, received_ms: int,
+        confirm: Callable[[], bool] | None = None,
+    ) -> list[bool] | None:
         """Store a batch atomically; returns, per event, whether it was new (duplicates no-op).
 
         One `executemany` in one transaction; only when some row was already held (the
-        inserted count falls short) is the batch redone row by row to say which."""
+        inserted count falls short) is the batch redone row by row to say which.
+        `confirm` is asked once the rows are written, just before the commit: if it says
+        False, the transaction is rolled back and None returned (ingest writes rows while
+        the last signatures are still being verified)."""
         rows = [(ev.id, ev.type, ev.author, ev.chapter, ev.proposal, ev.created_at,
                  ev.created_ms, received_ms, origin,
                  int(ev.type == "proposal" and "effect" in ev.body), ev.canonical)
@@ -190,13 +198,22 @@ class Store:
                 cur = self.db.conn.executemany(_INSERT_EVENT, rows)
                 if cur.rowcount != len(rows):
                     raise _SomeHeld
+                if confirm is not None and not confirm():
+                    raise _Unconfirmed
             return [True] * len(rows)
         except _SomeHeld:
             pass  # rolled back: redo it row by row
+        except _Unconfirmed:
+            return None
         fresh: list[bool] = []
-        with self.db.atomic():
-            for row in rows:
-                fresh.append(self.db.conn.execute(_INSERT_EVENT, row).rowcount == 1)
+        try:
+            with self.db.atomic():
+                for row in rows:
+                    fresh.append(self.db.conn.execute(_INSERT_EVENT, row).rowcount == 1)
+                if confirm is not None and not confirm():
+                    raise _Unconfirmed
+        except _Unconfirmed:
+            return None
         return fresh
 
     def has(self, event_id: str) -> bool:
