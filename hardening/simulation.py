@@ -680,11 +680,10 @@ class World:
                     if seal.author != node.node_public:
                         continue
                     self.stats["seals"] += 1
-                    seq = store.db.execute("select seq from events where id = ?",
-                                           [seal.id]).fetchone()[0]
-                    before = [e for e in store.events_of(proposal=p.id, global_delegations=True)
-                              if store.db.execute("select seq from events where id = ?",
-                                                  [e.id]).fetchone()[0] < seq]
+                    seq = store.seqs([seal.id])[seal.id]
+                    acts = store.events_of(proposal=p.id, global_delegations=True)
+                    arrived = store.seqs(e.id for e in acts)
+                    before = [e for e in acts if arrived[e.id] < seq]
                     # the acts the registry it held then admitted (derived admission)
                     then = [event_from_stored(r[0], r[1]) for r in store.db.execute(
                         "select canonical, created_ms from events where seq < ?", [seq])]

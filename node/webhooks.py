@@ -100,8 +100,8 @@ class Notices:
         return made
 
     def _proposal_summary(self, pid: str) -> dict[str, Any]:
-        row = self.store.db.execute("select canonical from events where id = ?", [pid]).fetchone()
-        return _summary(pid, json.loads(row[0])) if row else {"id": pid}
+        event = self.store.get(pid)
+        return _summary(pid, json.loads(event.canonical)) if event else {"id": pid}
 
     def _notice(self, key: str, kind: str, proposal: str, now_ms: int,
                 payload: dict[str, Any]) -> int:

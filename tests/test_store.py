@@ -43,6 +43,52 @@ def test_duplicate_insert_is_a_no_op(tmp_path: Path) -> None:
     assert store.get(batch[0].id) == batch[0]
 
 
+def test_two_connections_cannot_both_store_one_id(tmp_path: Path) -> None:
+    """The id index is not unique (node/store.py m005): the insert itself checks for the id."""
+    first, second = open_store(tmp_path / "node.db"), open_store(tmp_path / "node.db")
+    batch = comments(3, "twice")
+    assert first.insert_events(batch, origin="peer", received_ms=1) == [True] * 3
+    assert second.insert_events(batch[1:] + comments(1, "other"), origin="client",
+                                received_ms=2) == [False, False, True]
+    assert first.count() == second.count() == 4
+
+
+def test_ids_sharing_the_indexed_prefix_are_told_apart(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "node.db")
+    [real] = comments(1, "real")
+    store.insert_events([real], origin="peer", received_ms=1)
+    twin = real.id[:12] + "0" * 52  # what no hash gives, but a prefix may well collide
+    assert twin != real.id
+    assert store.known([twin, real.id]) == {real.id} and not store.has(twin)
+    assert store.get(twin) is None and store.get_many([twin]) == []
+    with store.db.atomic():  # a row under the twin id, as if an event had hashed to it
+        store.db.execute("insert into events (id, type, author, chapter, created_at, created_ms, "
+                         "received_ms, origin, canonical) select ?, type, author, chapter, "
+                         "created_at, created_ms, 2, origin, canonical from events", [twin])
+    assert store.known([twin, real.id]) == {twin, real.id}
+    assert store.seqs([real.id, twin]) == {real.id: 1, twin: 2}
+    assert store.insert_events([real], origin="peer", received_ms=3) == [False]
+
+
+def test_look_ups_by_id_use_the_prefix_index(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "node.db")
+    store.insert_events(comments(50, "plan"), origin="peer", received_ms=1)
+    indexes = {r[1] for r in store.db.execute("pragma index_list(events)")}
+    assert "events_id_prefix" in indexes and "idx_events_id" not in indexes
+    probe = store.db.execute
+    from node.store import _BY_ID, _INSERT_EVENT, _ids_in  # the clauses every look-up uses
+    where, args = _ids_in(["ab" * 32, "cd" * 32])
+    one, arg = _ids_in(["ab" * 32])
+    for sql, params in ((f"select 1 from events where {_BY_ID}", ["ab" * 32]),
+                        (f"select id from events where {where}", args),
+                        (f"select id from events where {one}", arg)):
+        plan = " ".join(str(r[-1]) for r in probe(f"explain query plan {sql}", params))
+        assert "events_id_prefix" in plan, plan
+    plan = " ".join(str(r[-1]) for r in probe(f"explain query plan {_INSERT_EVENT}",
+                                               ["ab" * 32] + [""] * 10))
+    assert "events_id_prefix" in plan, plan
+
+
 def test_a_batch_interrupted_by_an_exception_leaves_nothing(tmp_path: Path) -> None:
     store = open_store(tmp_path / "node.db")
     batch = comments(10, "interrupted")

@@ -35,6 +35,9 @@ def test_the_oldest_store_upgrades_without_loss(tmp_path: Path) -> None:
     # Stored bytes still verify: nothing was rewritten.
     assert parse_event(proposal.canonical, federation=proposal.federation).id == PROPOSAL
     assert [e.id for e in store.events_of(proposal=PROPOSAL)] == [VETO]
+    # the id index was replaced (m005): what is held is still found and not stored twice
+    assert store.known([PROPOSAL, VETO, "0" * 64]) == {PROPOSAL, VETO}
+    assert store.insert_events([proposal, veto], origin="peer", received_ms=1) == [False, False]
     assert store.get_meta("chapter") == "paris" and store.get_meta("feed_epoch") == "0123456789abcdef"
     assert store.peer("rome").pull_checkpoint == 2 and store.peer("rome").push_acked == 1
     members = list(store.db.query("select name, contact from local_members"))
