@@ -23,13 +23,32 @@ processes (`node/verify_worker.py`, one per core; ids already held are duplicate
 second verification); each step of `RECEIVE_STEP` events looks up held ids once, the
 proposals its acts name once (`get_many`) and the registry timeline once; `parse_ms` reads the
 fixed RFC 3339 fields itself (falling back to `strptime` for anything else, so refusals are
-unchanged). What bounds it now, per event: ~38 µs of Python in the main process and ~42 µs of
-verification on the workers, then each 500-event batch's commit adds ~10-15 µs per event:
-the unique index on the random `id` dirties about one 4 KiB page per row, whatever
-`synchronous` says (a 32 MiB page cache took inserts from 6.5 to 4.5 µs per row at 100,000
-rows). On an idle machine that works out to ~37-41 % of the 2-core verify rate; 45 % needs
-either ~10 µs less Python per event or a storage layout whose id index is not written at a
-random page per row (not done). "Of which" rows: the state-independent half alone.
+unchanged). A peer's events are admitted while the workers still verify them: admission
+reads no signature, so each event is judged as if its signature verifies, its row is written,
+and the transaction commits only once every verdict is in (a failed one rolls it back and the
+batch is judged again verdicts first: docs/protocol.md §7). Event ids are indexed by their
+first 12 characters (`m005_id_prefix_index`), not by a unique index on all 64.
+
+What bounds it now, per event on this machine (2026-12-01, 100,000 events, phases timed
+inside `receive`): ~15-16 µs of CPU on the calling thread for the §2.1 checks and hand-offs,
+~6 µs for admission, ~8 µs to write the row (overlapping the last verifications), then
+~5.5 µs of commit once every verdict is in, with both workers idle; ~41 µs of verification on
+a worker. That is ~35 µs + ~41 µs of CPU per event on two cores: even packed perfectly it is
+~38 µs per event, ~52 % of the 2-core verify rate. Measured packing is ~70 %: three busy
+processes share two cores while the batch is checked (the calling thread runs ~72 % of the
+time, the workers get the rest), and the commit and the start of the next batch run with the
+workers idle. A sequential peer (one batch, then its answer) cannot overlap them with
+anything: the answer waits for the commit. On an idle machine this gives ~39-42 % of the
+2-core verify rate (interleaved runs, 2026-12-01 14:00-15:20 UTC: 37-42 % for the new code
+beside 33-40 % for the code before these two changes, the same minutes). 45 % needs ~8 µs
+less CPU per event on the calling thread, or a peer that keeps two batches in flight.
+
+Speculative admission measured alone: about +10 % events/s (same runs). The id prefix index
+alone: +1-2 % at 100,000 events (the commit is ~3.5 µs shorter, the insert, which now checks
+for the id itself, ~2.8 µs longer, but runs while the workers verify); it pays at size: the
+store's own cost per event between 800,000 and 1,000,000 events went from 35 to 27 µs
+(synthetic rows, no signatures), because the whole-id index had outgrown the 32 MiB page
+cache there and the prefix index has not. "Of which" rows: the state-independent half alone.
 Measured and not kept (30,000-100,000 events, best of up to 8 runs on the shared machine):
 steps 1-10 on the workers, the calling thread only rebuilding each event from orjson (also
 with the checks answered before the verdicts, so admission could start early): its CPU fell
@@ -37,11 +56,16 @@ from ~37 to ~25 µs per event, but a batch then waits for the workers before it 
 §5 order and admitted, and its tail (admission, insert, commit) still runs with the workers
 idle: ~10 % fewer events/s. A checkpoint every 40,000 WAL pages, or none: the same total
 insert time over 100,000 events (~1.3-1.5 s); a longer WAL makes each commit slower by about
-what the checkpoints cost. The insert and commit of a 500-event batch is ~5-7 ms at 100,000
-events, about a quarter of the batch's wall time, with both workers idle: that tail, not the
-checks, is what a sequential peer (one batch, then its answer) cannot overlap. Calling
-libsodium's `crypto_sign_open` through PyNaCl's private cffi handle into one buffer per frame
-saved ~1 µs of the ~41 µs a verification costs: not kept, a private API is not worth 2 %.
+what the checkpoints cost. Calling libsodium's `crypto_sign_open` through PyNaCl's private
+cffi handle into one buffer per frame saved ~1 µs of the ~41 µs a verification costs: not
+kept, a private API is not worth 2 %. Also measured on 2026-12-01 and not kept (3-4
+interleaved runs each, differences within the machine's noise of ±5 %): handing every
+signature of a batch to the workers before parsing it (its author, signature and signed
+bytes cut out of the canonical line, checked against the parsed event afterwards), so the
+workers start at once: the calling thread's extra ~5 µs ate the gain; the workers at nice 5,
+10 or 19; chunks of 32 or 128 signatures instead of 64; committing each 250 or 125 events
+(a commit costs ~1.3 ms whatever its size here, so the commits added up to more than the
+overlap gained).
 
 Threads or processes for the signatures: PyNaCl does release the GIL (two threads verify
 ~1.9× one: the `limit` rows), but in `receive`, where the calling thread also admits and
@@ -142,6 +166,8 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
 - base64url, `created_at`: decoded/parsed once per event instead of twice; an author key's
   bytes and a date's day number are kept once read (bounded caches), and the verified
   `Event` reuses the id `check_lines` hashed.
+- Admission of a peer's events while their signatures are verified, commit once every
+  verdict is in; event ids indexed by a 12-character prefix (migration m005).
 - Store: one `executemany` per batch (row by row only when a row was already held), stored
   `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
   reads the proposals through the (type, created_at) index instead of scanning every event.
@@ -154,6 +180,12 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
   same code *and* message.
 
 ## Not done yet
+
+- **ingest ≥ 45 % of the 2-core verify rate** (issue 6's target) is not met; see "What bounds
+  each figure". The next steps, not started: a peer pushing keeps two batches in flight (the
+  receiver would check one while it commits the other, with the commit off the event-loop
+  thread), and less Python per event on the calling thread (one object per event instead of
+  `PendingEvent`, `UnverifiedEvent`, `Event` and `Outcome`).
 
 - **memory while serving clients' proposal reports** with huge act sets: a proposal without
   seals is tallied from each author's first and last acts only (`Store.essential_acts`), but
