@@ -50,26 +50,31 @@ T = TypeVar("T")
 CHUNK = 64  # signatures per hand-off: large enough to amortise it, small enough to overlap
 FIRST_CHUNK = 16  # the first hand-off of a call: the workers have nothing to do until it
 MIN_PARALLEL = 32  # smaller batches are checked on the calling thread: a hand-off costs more
+BACKLOG = 256  # signatures a worker may have queued; the rest wait for whoever is free first
 WORKER_TIMEOUT_S = 30.0  # a worker silent this long is killed; its chunks are checked here
 
 
 class Ticket:
     """The verdicts of one submitted chunk, in order; `result()` waits for them."""
 
-    __slots__ = ("items", "_verdicts", "_worker")
+    __slots__ = ("items", "_verdicts", "_worker", "_verifier")
 
-    def __init__(self, items: list[UnverifiedEvent], worker: _Worker | None) -> None:
+    def __init__(self, items: list[UnverifiedEvent], worker: _Worker | None,
+                 verifier: SignatureVerifier | None = None) -> None:
         self.items = items
         self._worker = worker
+        self._verifier = verifier  # set while it may still be handed to a worker
         self._verdicts: list[bool] | None = None
 
     def result(self) -> list[bool]:
         if self._verdicts is None:
+            if self._verifier is not None:
+                self._verifier._claim(self)
             worker = self._worker
             if worker is not None:
                 with worker.lock:
                     worker.wait_for(self)
-            if self._verdicts is None:  # no worker, or it died: check them here
+            if self._verdicts is None:  # kept for us, no worker, or it died: check them here
                 self._verdicts = [item.signature_ok() for item in self.items]
         return self._verdicts
 
@@ -88,6 +93,7 @@ class _Worker:
         with contextlib.suppress(OSError, AttributeError):  # Linux: room for a few chunks
             fcntl.fcntl(self.wfd, fcntl.F_SETPIPE_SZ, 1 << 20)
         self.waiting: deque[Ticket] = deque()
+        self.queued = 0  # signatures in `waiting`
         self.buffer = bytearray()
         self.alive = True
 
@@ -100,6 +106,7 @@ class _Worker:
             self.fail()
             return
         self.waiting.append(ticket)
+        self.queued += len(ticket.items)
 
     def poll(self) -> None:
         """Take in whatever replies have arrived, without waiting."""
@@ -136,6 +143,7 @@ class _Worker:
                 self.proc.kill()
                 self.fail()
                 return False
+            self.queued -= count
             ticket._verdicts = [b == 1 for b in verdicts]
         return True
 
@@ -143,6 +151,7 @@ class _Worker:
         """The process is gone: its tickets will be checked by whoever waits for them."""
         self.alive = False
         self.waiting.clear()
+        self.queued = 0
         self.close()
 
     def close(self) -> None:
@@ -158,31 +167,72 @@ class _Worker:
 
 
 class SignatureVerifier:
-    """Verifies chunks of signatures in `workers` worker processes (default: one per core).
+    """Verifies chunks of signatures in `workers` worker processes and on the calling thread.
 
-    Processes, not threads: PyNaCl does release the GIL while libsodium verifies, but a
-    thread coming back from C needs the GIL again, and the thread parsing the next lines
-    holds it for up to the switch interval (5 ms); measured, a thread pool overlaps almost
-    nothing with parsing (bench/RESULTS.md). With `workers=0` (or one core) every signature
-    is checked on the calling thread, when its verdict is asked for.
+    The default is one worker per core but one: the calling thread is the last verifier.
+    A worker is handed up to `backlog` signatures ahead; chunks beyond that are kept, and
+    go to whoever is free first: a worker that ran dry (`rebalance`, or when the caller
+    asks for a verdict), or the calling thread, which checks a kept chunk itself when it
+    needs its verdicts. So the caller, which parses, admits and stores, verifies what it
+    has time for, and two cores are shared by two busy processes rather than three
+    (bench/notes.py). Processes, not threads: PyNaCl does release the GIL while libsodium
+    verifies, but a thread coming back from C needs the GIL again, and the thread parsing
+    the next lines holds it for up to the switch interval (5 ms); measured, a thread pool
+    overlaps almost nothing with parsing. With `workers=0` (or one core) every signature is
+    checked on the calling thread, when its verdict is asked for.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, backlog: int | None = BACKLOG) -> None:
         cores = os.cpu_count() or 1
-        self.workers = (cores if cores > 1 else 0) if workers is None else workers
+        self.workers = (cores - 1 if cores > 1 else 0) if workers is None else workers
+        self.backlog = backlog  # None: every chunk goes to a worker
         self._pool: list[_Worker] = []
+        self._kept: deque[Ticket] = deque()  # submitted, not handed to a worker yet
         self._lock = threading.RLock()
         self._pid = os.getpid()
 
     def submit(self, items: Sequence[UnverifiedEvent]) -> Ticket:
         with self._lock:
             worker = self._pick()
-            ticket = Ticket(list(items), worker)
-            if worker is not None:
-                worker.send(ticket)
-                if not worker.alive:
-                    ticket._worker = None
+            ticket = Ticket(list(items), None, self)
+            if worker is None:
+                return ticket  # checked by the caller
+            if not self._kept and (self.backlog is None or worker.queued < self.backlog):
+                self._send(worker, ticket)
+            else:
+                self._kept.append(ticket)
+                self._give_idle()
             return ticket
+
+    def rebalance(self) -> None:
+        """Hand kept chunks to workers that have (nearly) run out of work."""
+        with self._lock:
+            for worker in self._pool:
+                worker.poll()
+            self._give_idle()
+
+    def _give_idle(self) -> None:
+        for worker in self._pool:
+            while self._kept and worker.alive and worker.queued < CHUNK:
+                self._send(worker, self._kept.pop())  # the newest: the caller needs the oldest first
+
+    def _send(self, worker: _Worker, ticket: Ticket) -> None:
+        ticket._verifier = None  # no longer kept: the worker answers it, or the caller if it dies
+        ticket._worker = worker
+        worker.send(ticket)
+        if not worker.alive:
+            ticket._worker = None
+
+    def _claim(self, ticket: Ticket) -> None:
+        """`ticket`'s verdicts are wanted now: if it is still kept, the caller checks it (after
+        handing newer kept chunks to idle workers); else it is a worker's."""
+        with self._lock:
+            ticket._verifier = None
+            if ticket in self._kept:
+                self._kept.remove(ticket)
+                for worker in self._pool:
+                    worker.poll()
+                self._give_idle()
 
     def _pick(self) -> _Worker | None:
         if self.workers <= 0 or os.name != "posix":
@@ -191,7 +241,7 @@ class SignatureVerifier:
             # A forked child: the pipes it inherited lead to its parent's workers, whose
             # replies the parent reads too; sharing them would pair verdicts with the wrong
             # signatures. Leave them to the parent and start our own.
-            self._pool, self._pid = [], os.getpid()
+            self._pool, self._kept, self._pid = [], deque(), os.getpid()
         self._pool = [w for w in self._pool if w.alive]
         while len(self._pool) < self.workers:
             try:

@@ -300,26 +300,29 @@ class ChapterNode:
                 if pos:
                     yield  # what is admitted stays pending until a commit point
                 step = checked[pos:pos + RECEIVE_STEP]
+                if self.verifier is not None:
+                    self.verifier.rebalance()  # a worker that ran dry takes kept signatures
                 held = (self.store.known([p.id for _, p in step if not p.held])
                         if self.store.max_seq() != head else set())
-                judged: list[tuple[int, PendingEvent, Event | None]] = []
-                for i, item in step:
+                # (place in `checked`, line, pending, event; None for a duplicate)
+                judged: list[tuple[int, int, PendingEvent, Event | None]] = []
+                for at, (i, item) in enumerate(step, pos):
                     if item.held or item.id in held:
-                        judged.append((i, item, None))  # held: a duplicate
+                        judged.append((at, i, item, None))  # held: a duplicate
                         continue
                     if speculate:
-                        judged.append((i, item, item.assumed()))
+                        judged.append((at, i, item, item.assumed()))
                         continue
                     try:
-                        judged.append((i, item, item.event()))
+                        judged.append((at, i, item, item.event()))
                     except ChapterNodeError as e:  # a bad signature: refused as parsing refuses
                         outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
-                refs = {ref for _, _, ev in judged if ev is not None
+                refs = {ref for _, _, _, ev in judged if ev is not None
                         and (ref := gov.needs_proposal(ev)) is not None and ref not in batch}
                 named = {ev.id: ev for ev in self.store.get_many(refs)} if refs else {}
                 timeline = self.timeline()
                 restart = False
-                for n, (i, item, event) in enumerate(judged):
+                for at, i, item, event in judged:
                     if event is None or event.id in batch:
                         # a client is told the id; a peer only the status
                         outcomes[i] = Outcome(item.id, "duplicate",
@@ -343,7 +346,7 @@ class ChapterNode:
                         if not self._flush(pending, origin, now_ms, outcomes):
                             restart = True
                             break
-                        committed = pos + n + 1
+                        committed = at + 1
                         pending = []
                         timeline = self.timeline()
                 if restart:
@@ -352,7 +355,8 @@ class ChapterNode:
             if pos >= len(checked) and self._flush(pending, origin, now_ms, outcomes):
                 break
             # A signature failed in the transaction: judge it all again, verdicts first.
-            assert speculate, "an event judged with its verdict failed its verdict"
+            if not speculate:  # cannot be: what was judged with its verdict verified
+                raise RuntimeError("an event admitted after its verdict failed it")
             again = {i for i, _ in checked[committed:]}
             for i in again:
                 outcomes[i] = None
@@ -385,6 +389,8 @@ class ChapterNode:
         if not pending:
             return True
         items = [item for _, _, item in pending]
+        if self.verifier is not None:
+            self.verifier.rebalance()  # the workers verify while the rows are written
         fresh = self.store.insert_events([e for _, e, _ in pending], origin=origin,
                                          received_ms=now_ms,
                                          confirm=lambda: all(p.verdict() for p in items))

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from node.errors import ChapterNodeError, InvalidEvent
 from node.events import (
-    canonical, event_from_object, load_event_json, loads_strict, parse_event, sign_event,
+    UnverifiedEvent, canonical, event_from_object, load_event_json, loads_strict, parse_event,
+    sign_event,
 )
 from node.ingest import PendingEvent, SealedLine, SignatureVerifier, check_lines
 
@@ -144,29 +145,39 @@ def _batch() -> list[bytes]:
             b'{"sealed":{"seal":"' + b"b" * 64 + b'","acts":[]}}', *good[10:]]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_check_lines_judges_each_line_as_the_sequential_path(workers: int) -> None:
-    lines = _batch()
-    verifier = SignatureVerifier(workers)
+@pytest.mark.parametrize("workers, backlog, copies", [(0, None, 1), (2, None, 1), (1, 64, 6)])
+def test_check_lines_judges_each_line_as_the_sequential_path(
+        workers: int, backlog: int | None, copies: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(1, 64, 6): a worker takes 64 signatures ahead, the rest are kept for the calling
+    thread or handed to the worker when it runs dry: every verdict is still the line's own."""
+    lines = _batch() * copies
+    sequential = [("refused", "too_large") if len(line) > 262_144 else
+                  _outcome(lambda t: parse_event(t, federation=FED), line) for line in lines]
+    verifier = SignatureVerifier(workers, backlog=backlog)
+    here = []  # signatures the calling thread checked itself
+    checked_here = UnverifiedEvent.signature_ok
+    monkeypatch.setattr(UnverifiedEvent, "signature_ok",
+                        lambda self: here.append(1) or checked_here(self))
     try:
         held_id = parse_event(lines[0], federation=FED).id
+        here.clear()
         results = check_lines(lines, federation=FED, verifier=verifier,
                               held=lambda ids: {i for i in ids if i == held_id})
         assert len(results) == len(lines)
-        for line, got in zip(lines, results):
+        for line, got, expected in zip(lines, results, sequential):
             if isinstance(got, SealedLine):
                 assert got.value == json.loads(line)["sealed"]
                 continue
-            if len(line) > 262_144:
-                expected = ("refused", "too_large")
-            else:
-                expected = _outcome(lambda t: parse_event(t, federation=FED), line)
             if isinstance(got, ChapterNodeError):
                 assert ("refused", got.code) == expected
             else:
                 assert isinstance(got, PendingEvent)
                 assert _outcome(got.event) == expected
                 assert got.held == (got.id == held_id)
+        if backlog is not None:
+            verifier.rebalance()
+            assert not verifier._kept  # every kept chunk was claimed or handed over
+            assert 0 < len(here) < len(lines)  # both the worker and the caller took some
     finally:
         verifier.close()
 
