@@ -19,7 +19,8 @@ NOTES = """
 body schema, canonical form, federation, signature (§2.1), then admission (§4-§6) and the store.
 One pipeline (`ChapterNode._ingest_steps`) serves peers and clients: the §2.1 checks run in
 `node.ingest.check_lines` on the calling thread while the signatures are verified on worker
-processes (`node/verify_worker.py`, one per core; ids already held are duplicates without a
+processes (`node/verify_worker.py`, one per core but one, the calling thread checking the
+chunks they have no time for; ids already held are duplicates without a
 second verification); each step of `RECEIVE_STEP` events looks up held ids once, the
 proposals its acts name once (`get_many`) and the registry timeline once; `parse_ms` reads the
 fixed RFC 3339 fields itself (falling back to `strptime` for anything else, so refusals are
@@ -32,16 +33,16 @@ first 12 characters (`m005_id_prefix_index`), not by a unique index on all 64.
 What bounds it now, per event on this machine (2026-12-01, 100,000 events, phases timed
 inside `receive`): ~15-16 µs of CPU on the calling thread for the §2.1 checks and hand-offs,
 ~6 µs for admission, ~8 µs to write the row (overlapping the last verifications), then
-~5.5 µs of commit once every verdict is in, with both workers idle; ~41 µs of verification on
-a worker. That is ~35 µs + ~41 µs of CPU per event on two cores: even packed perfectly it is
-~38 µs per event, ~52 % of the 2-core verify rate. Measured packing is ~70 %: three busy
-processes share two cores while the batch is checked (the calling thread runs ~72 % of the
-time, the workers get the rest), and the commit and the start of the next batch run with the
-workers idle. A sequential peer (one batch, then its answer) cannot overlap them with
-anything: the answer waits for the commit. On an idle machine this gives ~39-42 % of the
-2-core verify rate (interleaved runs, 2026-12-01 14:00-15:20 UTC: 37-42 % for the new code
-beside 33-40 % for the code before these two changes, the same minutes). 45 % needs ~8 µs
-less CPU per event on the calling thread, or a peer that keeps two batches in flight.
+~5.5 µs of commit once every verdict is in, with the worker idle; ~41 µs of verification.
+That is ~35 µs + ~41 µs of CPU per event: even packed perfectly on two cores it is ~38 µs
+per event, ~52 % of the 2-core verify rate. The two cores are ~1.5 busy on average: the
+commit and the start of the next batch run with the worker idle, the calling thread waits
+for the last verdicts, and work costs more CPU when both cores are busy (below). A
+sequential peer (one batch, then its answer) cannot overlap any of it with its next batch:
+the answer waits for the commit. On an idle machine this gives ~38-42 % of the 2-core verify
+rate (interleaved runs, 2026-12-01 13:40-15:25 UTC, beside 33-40 % for the code before
+today's three changes in the same minutes). 45 % needs ~8 µs less CPU per event on the
+calling thread, or a peer that keeps two batches in flight.
 
 Speculative admission measured alone: about +10 % events/s (same runs). The id prefix index
 alone: +1-2 % at 100,000 events (the commit is ~3.5 µs shorter, the insert, which now checks
@@ -72,8 +73,15 @@ Threads or processes for the signatures: PyNaCl does release the GIL (two thread
 stores, a verifier thread coming back from libsodium waits for the GIL the busy calling
 thread holds for up to the 5 ms switch interval: measured, 2 worker processes 16,600 /
 17,600 events/s, 2 threads 14,100 / 13,600, all on the calling thread 12,400 / 12,400
-(20,000 events, idle machine). Hence a small process per core fed length-prefixed frames on
-a pipe; a batch under 32 lines is verified on the calling thread.
+(20,000 events, idle machine). Hence small processes fed length-prefixed frames on a pipe;
+a batch under 32 lines is verified on the calling thread. Since 2026-12-01 there is one
+process per core but one: a worker takes up to 256 signatures ahead, and later chunks go to
+whoever is free first, a worker that ran dry or the calling thread when it needs their
+verdicts. Two busy processes on two cores instead of three: +4-5 % events/s (4 interleaved
+pairs of runs). The CPU an event costs still grows when both cores are busy (in these runs
+~41 µs of verification per event on the worker plus ~10 µs of it on the calling thread,
+against ~41 µs for all of it on an otherwise idle core): the machine's two cores do not
+give twice the work of one for this mix, only for verification alone (the `limit` rows).
 
 Over HTTP the node also writes its peer state (push cursor, failures) when a batch wakes its
 sync loops; those writes commit without an fsync (`Store.update_peer`: a lost cursor only
@@ -167,7 +175,8 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
   bytes and a date's day number are kept once read (bounded caches), and the verified
   `Event` reuses the id `check_lines` hashed.
 - Admission of a peer's events while their signatures are verified, commit once every
-  verdict is in; event ids indexed by a 12-character prefix (migration m005).
+  verdict is in; event ids indexed by a 12-character prefix (migration m005); one worker per
+  core but one, the calling thread verifying what it has time for.
 - Store: one `executemany` per batch (row by row only when a row was already held), stored
   `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
   reads the proposals through the (type, created_at) index instead of scanning every event.

@@ -3,7 +3,8 @@
 `check_lines()` runs, line by line and in the order of PROTOCOL §2.1, exactly the checks that
 `ChapterNode.receive` runs first (size, JSON, `sealed` lines told apart, envelope, encodings,
 schema, canonical size, federation) on the calling thread, and hands each event's signature
-(step 10) to a `SignatureVerifier`: worker processes, one per core. Verification of the first
+(step 10) to a `SignatureVerifier`: worker processes, one per core but one, and the calling
+thread for what they have no time for. Verification of the first
 lines runs while later lines are still being parsed, and while the caller admits events it
 already has the verdict of.
 

@@ -109,8 +109,8 @@ def m005_id_prefix_index(db: Database) -> None:
     # millions of events (store cost per event at 1,000,000 events: 35 -> 27 µs, bench
     # notes). It is not unique: every look-up also compares the whole id (`_BY_ID`), and an
     # insert checks for the id itself (`_INSERT_EVENT`), so prefixes that collide, by chance
-    # or made on purpose, only cost a second row to compare.
-    # the expression is `_ID_PREFIX`, which every look-up names (changing it needs a migration)
+    # or made on purpose, only cost a second row to compare. The expression is `_ID_PREFIX`,
+    # which every look-up names: changing it needs a new migration.
     db.execute("create index if not exists events_id_prefix on events(substr(id, 1, 12))")
     db.execute("drop index if exists idx_events_id")
 
