@@ -40,7 +40,7 @@ commit and the start of the next batch run with the worker idle, the calling thr
 for the last verdicts, and work costs more CPU when both cores are busy (below). A
 sequential peer (one batch, then its answer) cannot overlap any of it with its next batch:
 the answer waits for the commit. On an idle machine this gives ~38-42 % of the 2-core verify
-rate (interleaved runs, 2026-12-01 13:40-15:25 UTC, beside 33-40 % for the code before
+rate (interleaved runs, 2026-12-01 13:40-14:45 UTC, beside 33-40 % for the code before
 today's three changes in the same minutes). 45 % needs ~8 µs less CPU per event on the
 calling thread, or a peer that keeps two batches in flight.
 
