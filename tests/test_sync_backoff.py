@@ -59,6 +59,28 @@ async def test_hearing_from_a_peer_ends_its_backoff(tmp_path: Path) -> None:
         node.store.close()
 
 
+async def test_a_peer_that_reaches_us_but_cannot_be_reached_is_retried_once_per_backoff(
+        tmp_path: Path) -> None:
+    """Rome pushes to us (each batch is an authenticated request) but its URL does not answer
+    (NAT, a wrong URL): one retry on hearing it, then the backoff, not one per request."""
+    node = _node(tmp_path)
+    client = FlakyClient()
+    federation = Federation(node, client, SyncSettings(backoff_base_s=20, duty_interval_s=60))
+    await federation.start()
+    try:
+        await asyncio.sleep(0.3)
+        before = len(client.calls)
+        for _ in range(20):  # twenty pushes from Rome
+            node.peer_seen("rome")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert len(client.calls) == before + 1  # one retry, then it waits out its backoff
+        assert node.store.peer("rome").failures == 2
+    finally:
+        await federation.stop()
+        node.store.close()
+
+
 async def test_a_peer_down_for_long_is_still_retried_within_the_cap(tmp_path: Path) -> None:
     """Both sides of a healed cut may be backing off from each other, so neither hears from
     the other: only the cap bounds how long they take to meet (campaign 8's heal bar is

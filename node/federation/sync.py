@@ -167,6 +167,7 @@ class Federation:
 
     async def _peer_loop(self, slug: str) -> None:
         next_reconcile = time.monotonic() + self._rng.uniform(0, self.settings.anti_entropy_interval_s)
+        deaf = False  # the last retry came from hearing the peer, and failed all the same
         while True:
             wake = self._wake[slug]
             wake.clear()
@@ -175,11 +176,20 @@ class Federation:
             if not outcome.ok:
                 heard = self._heard[slug]
                 heard.clear()
+                if deaf:
+                    # It reaches us but we cannot reach it (behind NAT, a wrong URL): hearing
+                    # it again tells nothing new, and each of its requests would otherwise
+                    # cost a failed connection. Wait out the backoff.
+                    deaf = False
+                    await asyncio.sleep(outcome.wait_s)
+                    continue
                 try:  # back off, unless the peer shows it is back by reaching us first
                     await asyncio.wait_for(heard.wait(), timeout=outcome.wait_s)
+                    deaf = True
                 except TimeoutError:
                     pass
                 continue
+            deaf = False
             if due:
                 next_reconcile = time.monotonic() + self.settings.anti_entropy_interval_s
             try:
