@@ -1,4 +1,4 @@
-"""A peer in backoff is retried as soon as it reaches us, not when its backoff runs out; and
+"""A peer in backoff is retried as soon as it reaches us (once), not when its backoff runs out; and
 when neither side reaches the other (both back off after a cut heals), within the cap."""
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def _node(tmp_path: Path) -> ChapterNode:
     return ChapterNode(store, DataDir(d.path).charter(), "paris", DataDir(d.path).node_key())
 
 
-async def test_hearing_from_a_peer_ends_its_backoff(tmp_path: Path) -> None:
+async def test_hearing_from_a_peer_ends_its_backoff_once(tmp_path: Path) -> None:
+    """Once: a peer that reaches us but cannot be reached (NAT, a wrong URL) pushes a batch
+    after another, and each would otherwise cost a failed connection."""
     node = _node(tmp_path)
     client = FlakyClient()
     # A first failure backs off 10-20 s: far longer than this test waits.
@@ -54,28 +56,11 @@ async def test_hearing_from_a_peer_ends_its_backoff(tmp_path: Path) -> None:
         await asyncio.sleep(0.5)
         assert len(client.calls) == before + 1  # Rome retried at once; Barcelona still waits
         assert node.store.peer("rome").failures == 2 and node.store.peer("barcelona").failures == 1
-    finally:
-        await federation.stop()
-        node.store.close()
-
-
-async def test_a_peer_that_reaches_us_but_cannot_be_reached_is_retried_once_per_backoff(
-        tmp_path: Path) -> None:
-    """Rome pushes to us (each batch is an authenticated request) but its URL does not answer
-    (NAT, a wrong URL): one retry on hearing it, then the backoff, not one per request."""
-    node = _node(tmp_path)
-    client = FlakyClient()
-    federation = Federation(node, client, SyncSettings(backoff_base_s=20, duty_interval_s=60))
-    await federation.start()
-    try:
-        await asyncio.sleep(0.3)
-        before = len(client.calls)
-        for _ in range(20):  # twenty pushes from Rome
+        for _ in range(20):  # Rome keeps pushing, but still cannot be reached
             node.peer_seen("rome")
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
-        assert len(client.calls) == before + 1  # one retry, then it waits out its backoff
-        assert node.store.peer("rome").failures == 2
+        assert len(client.calls) == before + 1  # it waits out its backoff now
     finally:
         await federation.stop()
         node.store.close()
