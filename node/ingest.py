@@ -231,9 +231,7 @@ class SignatureVerifier:
             ticket._verifier = None
             if ticket in self._kept:
                 self._kept.remove(ticket)
-                for worker in self._pool:
-                    worker.poll()
-                self._give_idle()
+                self.rebalance()
 
     def _pick(self) -> _Worker | None:
         if self.workers <= 0 or os.name != "posix":
