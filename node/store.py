@@ -226,50 +226,46 @@ class Store:
                  ev.created_ms, received_ms, origin,
                  int(ev.type == "proposal" and "effect" in ev.body), ev.canonical)
                 for ev in events]
-        try:
-            with self.db.atomic():
-                cur = self.db.conn.executemany(_INSERT_EVENT, rows)
-                if cur.rowcount != len(rows):
-                    raise _SomeHeld
-                if confirm is not None and not confirm():
-                    raise _Unconfirmed
+        conn = self.db.conn
+
+        def all_new() -> list[bool]:
+            if conn.executemany(_INSERT_EVENT, rows).rowcount != len(rows):
+                raise _SomeHeld
             return [True] * len(rows)
-        except _SomeHeld:
-            pass  # rolled back: redo it row by row
-        except _Unconfirmed:
-            return None
-        fresh: list[bool] = []
+
+        def attempt(write: Callable[[], list[bool]]) -> list[bool] | None:
+            try:
+                with self.db.atomic():
+                    fresh = write()
+                    if confirm is not None and not confirm():
+                        raise _Unconfirmed
+                return fresh
+            except _Unconfirmed:
+                return None
+
         try:
-            with self.db.atomic():
-                for row in rows:
-                    fresh.append(self.db.conn.execute(_INSERT_EVENT, row).rowcount == 1)
-                if confirm is not None and not confirm():
-                    raise _Unconfirmed
-        except _Unconfirmed:
-            return None
-        return fresh
+            return attempt(all_new)
+        except _SomeHeld:  # rolled back: redo it row by row
+            return attempt(lambda: [conn.execute(_INSERT_EVENT, row).rowcount == 1
+                                    for row in rows])
 
     def has(self, event_id: str) -> bool:
         return self.db.conn.execute(
             f"select 1 from events where {_BY_ID}", (event_id,)).fetchone() is not None
 
-    def known(self, ids: Iterable[str]) -> set[str]:
+    def _by_ids(self, columns: str, ids: Iterable[str]) -> Iterator[Any]:
+        """`columns` of the events held among `ids`, 500 ids a query."""
         ids = list(ids)
-        found: set[str] = set()
         for i in range(0, len(ids), 500):
             where, args = _ids_in(ids[i : i + 500])
-            found.update(r[0] for r in self.db.conn.execute(
-                f"select id from events where {where}", args))
-        return found
+            yield from self.db.conn.execute(f"select {columns} from events where {where}", args)
+
+    def known(self, ids: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._by_ids("id", ids)}
 
     def seqs(self, ids: Iterable[str]) -> dict[str, int]:
         """The arrival seq of each of `ids` held."""
-        ids = list(ids)
-        out: dict[str, int] = {}
-        for i in range(0, len(ids), 500):
-            where, args = _ids_in(ids[i : i + 500])
-            out.update(self.db.conn.execute(f"select id, seq from events where {where}", args))
-        return out
+        return dict(self._by_ids("id, seq", ids))
 
     def get(self, event_id: str) -> Event | None:
         row = self.db.conn.execute(
@@ -277,13 +273,7 @@ class Store:
         return event_from_stored(row[0], row[1]) if row else None
 
     def get_many(self, ids: Iterable[str]) -> list[Event]:
-        ids = list(ids)
-        out: list[Event] = []
-        for i in range(0, len(ids), 500):
-            where, args = _ids_in(ids[i : i + 500])
-            out.extend(event_from_stored(r[0], r[1]) for r in self.db.conn.execute(
-                f"select canonical, created_ms from events where {where}", args))
-        return out
+        return [event_from_stored(r[0], r[1]) for r in self._by_ids("canonical, created_ms", ids)]
 
     def events_of(self, *, types: Iterable[str] | None = None, proposal: str | None = None,
                   global_delegations: bool = False) -> list[Event]:
