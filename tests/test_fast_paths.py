@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from node.errors import ChapterNodeError, InvalidEvent
 from node.events import (
     UnverifiedEvent, canonical, event_from_object, load_event_json, loads_strict, parse_event,
-    sign_event,
+    precheck_event, sign_event,
 )
 from node.ingest import PendingEvent, SealedLine, SignatureVerifier, check_lines
 
@@ -149,7 +149,7 @@ def _batch() -> list[bytes]:
 def test_check_lines_judges_each_line_as_the_sequential_path(
         workers: int, backlog: int | None, copies: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """(1, 64, 6): a worker takes 64 signatures ahead, the rest are kept for the calling
-    thread or handed to the worker when it runs dry: every verdict is still the line's own."""
+    thread or handed to the worker when it has room: every verdict is still the line's own."""
     lines = _batch() * copies
     sequential = [("refused", "too_large") if len(line) > 262_144 else
                   _outcome(lambda t: parse_event(t, federation=FED), line) for line in lines]
@@ -180,6 +180,71 @@ def test_check_lines_judges_each_line_as_the_sequential_path(
             assert 0 < len(here) < len(lines)  # both the worker and the caller took some
     finally:
         verifier.close()
+
+
+def test_the_caller_takes_back_what_the_worker_has_not_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waiting for the oldest chunk, the calling thread checks the newest ones the worker has
+    not started; the worker skips those. Each verdict is still its own signature's, and each
+    signature is checked once, by one of the two, but for a race in the same instant."""
+    good = [sign_event(federation=FED, type="comment", chapter="paris",
+                       created_at=f"2026-11-24T10:{i // 60:02d}:{i % 60:02d}.000Z",
+                       body={"proposal": "a" * 64, "text": f"point {i}"},
+                       signing_key=person_key("amelie")).canonical for i in range(640)]
+    forged = good[-1].replace(b"point 639", b"point 0")  # in the newest chunk
+    unverified = [precheck_event(line, federation=FED) for line in good[:-1]]
+    unverified.append(precheck_event(forged, federation=FED))
+    here = []
+    checked_here = UnverifiedEvent.signature_ok
+    monkeypatch.setattr(UnverifiedEvent, "signature_ok",
+                        lambda self: here.append(1) or checked_here(self))
+    verifier = SignatureVerifier(1)
+    try:
+        tickets = [verifier.submit(unverified[i:i + 64]) for i in range(0, 640, 64)]
+        assert not verifier._kept  # all of it fits the worker's pipe
+        verdicts = [v for ticket in tickets for v in ticket.result()]
+        assert verdicts == [True] * 639 + [False]
+        assert 0 < len(here) < 640  # both checked some
+        verifier.rebalance()
+        while verifier._pool[0].waiting:  # the worker's replies for what it skipped
+            verifier._pool[0].wait_reply()
+        assert verifier._pool[0].alive  # its replies stayed in step with ours
+        assert len(here) <= 640 - 64  # it checked at least the chunk the caller waited for
+    finally:
+        verifier.close()
+
+
+def test_a_worker_skips_a_chunk_claimed_by_its_parent(tmp_path) -> None:
+    """The claims file: a chunk marked STOLEN is answered 'not checked'; the next one is
+    marked TAKEN and checked."""
+    import mmap
+    import struct
+    import subprocess
+    import sys
+
+    from node import verify_worker as vw
+
+    line = _batch()[0]
+    event = precheck_event(line, federation=FED)
+    record = (event.author_key, event.signature, event.message)
+    bad = (event.author_key, bytes(64), event.message)
+    with open(tmp_path / "claims", "w+b") as f:
+        f.truncate(vw.CLAIM_SLOTS)
+        claims = mmap.mmap(f.fileno(), vw.CLAIM_SLOTS)
+        claims[7] = vw.STOLEN
+        proc = subprocess.Popen([sys.executable, vw.__file__, str(f.fileno())],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                pass_fds=(f.fileno(),))
+        out, _ = proc.communicate(vw.encode_request(7, [record, record])
+                                  + vw.encode_request(8, [record, bad]), timeout=30)
+        replies = []
+        while out:
+            (count,) = struct.unpack_from("<I", out)
+            replies.append(out[4:4 + count])
+            out = out[4 + count:]
+        assert replies == [bytes([vw.NOT_CHECKED] * 2), bytes([1, 0])]
+        assert claims[8] == vw.TAKEN and claims[7] == vw.STOLEN
+        claims.close()
 
 
 def test_a_dead_worker_costs_nothing_but_time() -> None:
