@@ -2,7 +2,7 @@
 
 What is measured: the peer batch path, every check of PROTOCOL §2.1 (size, JSON, schema,
 canonical form, federation, signature) then admission (§4-§6) and the atomic store, on a
-fresh store, in batches of 500 lines (the sync loop's batch size).
+fresh store, in batches of 1,000 lines (the sync loop's batch size, `SyncSettings.batch_size`).
 
 - in-process: `ChapterNode.receive(lines, origin="rome")`, as the HTTP handler and the pull
   loop call it. Also, as a breakdown: the state-independent half alone
@@ -33,7 +33,7 @@ from .workload import Workload, make_workload, node_key
 
 __all__ = ["run", "ingest_in_process", "BATCH"]
 
-BATCH = 500
+BATCH = 1000  # as the sync loop pushes (SyncSettings.batch_size)
 
 
 def ingest_in_process(workload: Workload, workdir: str, *, batch: int = BATCH) -> tuple[float, int]:

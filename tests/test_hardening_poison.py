@@ -73,7 +73,7 @@ class _StrictPeer:
 
 @pytest.mark.xfail(KNOWN_BUGS["outbox-over-batch-limit"].open, strict=True, reason=KNOWN_BUGS["outbox-over-batch-limit"].id)
 async def test_an_outbox_of_large_events_keeps_flowing(tmp_path) -> None:
-    """280 events of 62 KB waiting for Rome (it was away): one batch of 500 would be 17 MB,
+    """280 events of 62 KB waiting for Rome (it was away): one batch of them all would be 17 MB,
     over the 16 MiB Rome accepts; the push loop must still deliver them all."""
     text = "é" * 29_000 + "x" * 4_000
     with InProcessNode.temporary(KIT, "paris") as paris:

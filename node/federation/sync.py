@@ -43,7 +43,7 @@ class SyncSettings:
     pull_interval_s: float = 5.0
     anti_entropy_interval_s: float = 30.0
     duty_interval_s: float = 1.0
-    batch_size: int = 500
+    batch_size: int = 1000  # lines per push, and the pull's `limit` (the feed's default)
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 10.0  # see Federation.peer_round: a healed cut waits at most this
     request_timeout_s: float = 10.0
