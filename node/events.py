@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.bindings
@@ -90,12 +90,13 @@ class Event:
     sig: str
     created_ms: int
     canonical: bytes
+    # The proposal this event refers to (`body.proposal`), or None. Derived from `body` (so
+    # `replace(event, body=...)` derives it again) and kept: ingest reads it ~6 times per event.
+    proposal: str | None = field(init=False, compare=False, repr=False)
 
-    @property
-    def proposal(self) -> str | None:
-        """The proposal this event refers to (`body.proposal`), or None."""
+    def __post_init__(self) -> None:
         value = self.body.get("proposal")
-        return value if isinstance(value, str) else None
+        object.__setattr__(self, "proposal", value if isinstance(value, str) else None)
 
     @property
     def order_key(self) -> tuple[str, str]:
@@ -320,7 +321,7 @@ def _loads_trusted(data: bytes) -> Any:
 # --- parsing ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per line on ingest, where frozen costs 0.4 µs
 class UnverifiedEvent:
     """An event that passed every check of §2.1 but the last: its signature (step 10)."""
 

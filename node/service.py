@@ -108,7 +108,7 @@ class PeerUrls(Mapping[str, str]):
         return len(self._chapters) - (self._own in self._chapters)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per line, where frozen costs 0.4 µs
 class Outcome:
     """What became of one line of a peer batch (or one event of a client group)."""
 
