@@ -523,9 +523,9 @@ class ChapterNode:
                max_bytes: int = OUTBOX_BATCH_BYTES) -> tuple[list[bytes], int]:
         """Events after `acked` for one peer (not those it sent us), at most `limit` of them and
         about `max_bytes` (always at least one); and the cursor after the last one taken."""
-        rows = self.store.db.execute(
-            "select seq, canonical, origin from events where seq > ? order by seq limit ?",
-            [acked, limit]).fetchall()
+        rows = self.store.db.execute(  # what the peer sent us moves the cursor, unread
+            "select seq, case when origin = ? then null else canonical end, origin from events "
+            "where seq > ? order by seq limit ?", [peer, acked, limit]).fetchall()
         lines: list[bytes] = []
         size, cursor = 0, acked
         for seq, raw, origin in rows:

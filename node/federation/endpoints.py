@@ -15,6 +15,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
+import orjson
+
 from ..errors import BadRequest, NotFound
 from ..ingest import drive
 from ..metrics import NodeMetrics
@@ -71,7 +73,8 @@ def int_param(query: Mapping[str, str], name: str, default: int, lo: int, hi: in
 
 
 def _json(value: object) -> Answer:
-    return Answer(200, json.dumps(value, ensure_ascii=False).encode(), {"Content-Type": JSON})
+    # orjson: a batch's answer is 1,000 results, and json.dumps took ~1 ms of them
+    return Answer(200, orjson.dumps(value), {"Content-Type": JSON})
 
 
 def _lines(body: bytes) -> list[bytes]:
