@@ -455,7 +455,7 @@ def check_lines(lines: Iterable[bytes], *, federation: str,
             if len(line) > MAX_RAW_BYTES:
                 raise InvalidEvent("line over the size limit", code="too_large")
             obj, text = load_event_json(line)
-            if isinstance(obj, dict) and set(obj) == {"sealed"}:
+            if isinstance(obj, dict) and len(obj) == 1 and "sealed" in obj:
                 out.append(SealedLine(obj["sealed"]))
                 continue
             unverified = precheck_object(obj, federation=federation, canonical_text=text)
