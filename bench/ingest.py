@@ -160,16 +160,22 @@ def run(ctx: Context) -> list[Row]:
     n = ctx.size(100_000, 300)
     log(f"ingest: signing {n:,} events")
     workload = make_workload(n)
-    # The machine may be shared: measure the limit again right before the figure it judges.
+    # The machine may be shared: measure the limit again right before the figure it judges,
+    # and judge against the higher of that and the `limits` run (a dip in either would
+    # flatter the ratio).
     from .limits import verify_rates
 
-    rates = verify_rates(ctx.seconds(2.0, 0.1))
-    two_core, one_core = rates["verify_all"], rates["verify_1"]
+    rates = verify_rates(ctx.seconds(1.0, 0.1), repeats=3)
+    two_core = max(rates["verify_all"], ctx.limits.get("verify_all", 0.0))
+    one_core = max(rates["verify_1"], ctx.limits.get("verify_1", 0.0))
     log("ingest: in-process ChapterNode.receive")
     rate, _ = ingest_in_process(workload, ctx.workdir)
     ctx.limits["ingest"] = rate
-    rows = [Row("ingest", "(limits re-measured just before: PyNaCl verify on every core / one "
-                          "core)", two_core, "/s", "1 core", one_core),
+    rows = [Row("ingest", "(limits: PyNaCl verify on every core / one core, the higher of the "
+                          "`limit` rows and a re-measure just before)", two_core, "/s",
+                "1 core", one_core,
+                note=f"re-measured just before: {rates['verify_all']:,.0f} / "
+                     f"{rates['verify_1']:,.0f} per second"),
             Row("ingest", f"peer batches in-process (`ChapterNode.receive`, {n:,} events, "
                           f"batches of {BATCH})", rate, "events/s", "2-core verify", two_core,
                 "≥ 45 %")]

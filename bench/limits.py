@@ -54,18 +54,26 @@ def _verify_for(seconds: float, start_at: float) -> float:
     return done / (time.perf_counter() - t0)
 
 
-def verify_rates(seconds: float) -> dict[str, float]:
-    """{"verify_1": one core, "verify_all": every core, "verify_threads": 2 threads}."""
+def verify_rates(seconds: float, repeats: int = 1) -> dict[str, float]:
+    """{"verify_1": one core, "verify_all": every core, "verify_threads": 2 threads}.
+
+    `repeats` > 1: the best of that many tries of each. The machine is shared: another
+    tenant's burst only ever lowers a try, and a ceiling read low would flatter every ratio
+    judged against it."""
     cores = os.cpu_count() or 1
     ctx = get_context("spawn")
+    one = every = two_threads = 0.0
     with ProcessPoolExecutor(cores, mp_context=ctx) as pool:
         list(pool.map(_verify_for, [0.05] * cores, [0] * cores))  # warm the workers up
-        one = pool.submit(_verify_for, seconds, time.time() + 0.2).result()
-        start = time.time() + 0.3
-        every = sum(pool.map(_verify_for, [seconds] * cores, [start] * cores))
+        for _ in range(repeats):
+            one = max(one, pool.submit(_verify_for, seconds, time.time() + 0.2).result())
+            start = time.time() + 0.3
+            every = max(every, sum(pool.map(_verify_for, [seconds] * cores, [start] * cores)))
     with ThreadPoolExecutor(2) as threads:
-        start = time.time() + 0.1
-        two_threads = sum(threads.map(_verify_for, [seconds] * 2, [start] * 2))
+        for _ in range(repeats):
+            start = time.time() + 0.1
+            two_threads = max(two_threads,
+                              sum(threads.map(_verify_for, [seconds] * 2, [start] * 2)))
     return {"verify_1": one, "verify_all": every, "verify_threads": two_threads}
 
 
@@ -178,9 +186,9 @@ def empty_handler_rates(connections: list[int], n: int, seconds: float) -> dict[
 
 
 def run(ctx: Context) -> list[Row]:
-    seconds = ctx.seconds(3.0, 0.2)
-    log(f"limits: Ed25519 verify rates ({seconds:.1f} s each)")
-    rates = verify_rates(seconds)
+    seconds = ctx.seconds(1.0, 0.1)
+    log(f"limits: Ed25519 verify rates (best of 3 tries of {seconds:.1f} s each)")
+    rates = verify_rates(seconds, repeats=3)
     ctx.limits.update(rates)
     cores = os.cpu_count() or 1
     return [
