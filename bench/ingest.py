@@ -38,9 +38,11 @@ BATCH = 1000  # as the sync loop pushes (SyncSettings.batch_size)
 
 def ingest_in_process(workload: Workload, workdir: str, *, batch: int = BATCH) -> tuple[float, int]:
     """(events stored per second, events stored) through `ChapterNode.receive` on a fresh store."""
+    from node.app import tune_gc
     from node.service import ChapterNode
     from node.store import open_store
 
+    tune_gc()  # as `chapter-node run` sets its process up
     root = Path(tempfile.mkdtemp(dir=workdir, prefix="ingest-"))
     try:
         store = open_store(root / "node.db")
