@@ -118,7 +118,7 @@ class _Worker:
         return self.queued_bytes == 0 or self.queued_bytes + _frame_size(ticket) <= self.capacity
 
     def send(self, ticket: Ticket) -> None:
-        self._number += 1
+        self._number = (self._number + 1) % (1 << 32)  # a u32 in the frame; CLAIM_SLOTS divides it
         ticket.number = self._number
         if self.claims is not None:
             self.claims[0][ticket.number % CLAIM_SLOTS] = FREE
