@@ -19,8 +19,9 @@ NOTES = """
 body schema, canonical form, federation, signature (§2.1), then admission (§4-§6) and the store.
 One pipeline (`ChapterNode._ingest_steps`) serves peers and clients: the §2.1 checks run in
 `node.ingest.check_lines` on the calling thread while the signatures are verified on worker
-processes (`node/verify_worker.py`, one per core but one, the calling thread checking the
-chunks they have no time for; ids already held are duplicates without a
+processes (`node/verify_worker.py`, one per core but one, the calling thread taking back
+the newest chunks a worker has not started whenever it would wait; ids already held are
+duplicates without a
 second verification); each step of `RECEIVE_STEP` events looks up held ids once, the
 proposals its acts name once (`get_many`) and the registry timeline once; `parse_ms` reads the
 fixed RFC 3339 fields itself (falling back to `strptime` for anything else, so refusals are
@@ -30,19 +31,37 @@ and the transaction commits only once every verdict is in (a failed one rolls it
 batch is judged again verdicts first: docs/protocol.md §7). Event ids are indexed by their
 first 12 characters (`m005_id_prefix_index`), not by a unique index on all 64.
 
-What bounds it now, per event on this machine (2026-12-01, 100,000 events, phases timed
-inside `receive`): ~15-16 µs of CPU on the calling thread for the §2.1 checks and hand-offs,
-~6 µs for admission, ~8 µs to write the row (overlapping the last verifications), then
-~5.5 µs of commit once every verdict is in, with the worker idle; ~41 µs of verification.
-That is ~35 µs + ~41 µs of CPU per event: even packed perfectly on two cores it is ~38 µs
-per event, ~52 % of the 2-core verify rate. The two cores are ~1.5 busy on average: the
-commit and the start of the next batch run with the worker idle, the calling thread waits
-for the last verdicts, and work costs more CPU when both cores are busy (below). A
-sequential peer (one batch, then its answer) cannot overlap any of it with its next batch:
-the answer waits for the commit. On an idle machine this gives ~38-42 % of the 2-core verify
-rate (interleaved runs, 2026-12-01 13:40-14:45 UTC, beside 33-40 % for the code before
-today's three changes in the same minutes). 45 % needs ~8 µs less CPU per event on the
-calling thread, or a peer that keeps two batches in flight.
+What bounds it now (2026-12-01 16:00-16:50 UTC, 100,000 events in batches of 1,000; phases
+timed inside `receive`, the worker's own time per frame traced): the calling thread spends
+~30 µs of CPU per event without any verification (signatures taken as good, one thread):
+§2.1 checks and hand-offs, admission, the row, the commit; a verification costs ~40 µs on
+either core. The worker is busy ~80 % of the time: it has nothing to do while the batch
+commits (~11 % of the wall: ~4.5 ms per 1,000 rows, ~530 WAL frames written with ~1,100
+`pwrite` calls, a third of them pages of the random id index), while the outcomes are built
+after it (~4 %), between two `receive` calls (~2 %) and until the first 16 lines are parsed
+(~3 %). Everything else runs on both cores. Perfect packing of ~30 + ~40 µs on two cores
+would be ~35 µs per event; a sequential peer (one batch, then its answer) cannot overlap a
+commit with its next batch, since the answer waits for the commit. Measured: in-process
+45-47 % of the 2-core verify rate in interleaved runs (23,700 events/s median beside
+49,000-49,500 verifications/s), over HTTP ~95 % of that.
+
+Today's changes, each measured against the code before it in interleaved runs: the calling
+thread takes back unstarted chunks from the worker instead of waiting for them (`claims`
+byte per chunk in a file both map; +7 %, 4 pairs); batches of 1,000 lines instead of 500,
+the sync loop's push batch and the changes feed's page alike (one commit and one round trip
+per 1,000: +8 %, 3 runs each); `Event.proposal` derived once and the two per-line
+intermediate records not frozen (~2 µs less CPU per event; +6 %, 4 pairs); the peer batch's
+answer through orjson and an outbox that skips the bytes of what the peer itself sent
+(~2.5 % of the HTTP receiver's profile); the node process collects the young GC generation
+every 10,000 allocations instead of 700 (`node.app.tune_gc`; ingest's objects live as long
+as their batch, and each batch paid several collections walking them: ~2 µs less CPU per
+event, 3 pairs; the in-process benchmark sets its process up the same way). Measured and
+not kept: chunks of 32, 48 or 96 signatures with the take-back (no difference);
+`gc.freeze()` on top (inside the noise); the write lock first and a plain insert (≤ 0.5 µs
+per event); `mmap_size` (no change); pages of 8 or 16 KiB (commits ~25 % cheaper, inserts
+twice as slow). The limit is the best of three tries, and the higher of the `limit` rows and
+a re-measure just before ingest: on a shared machine a try read low (one run read 40,600
+verifications/s just before ingest, 49,200 in the `limit` rows) would flatter the ratio.
 
 Speculative admission measured alone: about +10 % events/s (same runs). The id prefix index
 alone: +1-2 % at 100,000 events (the commit is ~3.5 µs shorter, the insert, which now checks
@@ -77,9 +96,11 @@ thread holds for up to the 5 ms switch interval: measured, 2 worker processes 16
 17,600 events/s, 2 threads 14,100 / 13,600, all on the calling thread 12,400 / 12,400
 (20,000 events, idle machine). Hence small processes fed length-prefixed frames on a pipe;
 a batch under 32 lines is verified on the calling thread. Since 2026-12-01 there is one
-process per core but one: a worker takes up to 256 signatures ahead, and later chunks go to
-whoever is free first, a worker that ran dry or the calling thread when it needs their
-verdicts. Two busy processes on two cores instead of three: +4-5 % events/s (4 interleaved
+process per core but one, and every chunk goes to a worker at once (as much as its pipe
+holds); a worker checks its chunks oldest first, and the calling thread, when it needs a
+verdict not given yet, checks the newest chunks the worker has not started (the worker skips
+them), so the two meet in the middle. Two busy processes on two cores instead of three:
++4-5 % events/s (4 interleaved
 pairs of runs). The CPU an event costs still grows when both cores are busy (in these runs
 ~41 µs of verification per event on the worker plus ~10 µs of it on the calling thread,
 against ~41 µs for all of it on an otherwise idle core): the machine's two cores do not
@@ -178,7 +199,8 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
   `Event` reuses the id `check_lines` hashed.
 - Admission of a peer's events while their signatures are verified, commit once every
   verdict is in; event ids indexed by a 12-character prefix (migration m005); one worker per
-  core but one, the calling thread verifying what it has time for.
+  core but one, the calling thread taking back the chunks it has not started; batches of
+  1,000 lines; `Event.proposal` kept, not recomputed.
 - Store: one `executemany` per batch (row by row only when a row was already held), stored
   `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
   reads the proposals through the (type, created_at) index instead of scanning every event.
@@ -192,11 +214,12 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
 
 ## Not done yet
 
-- **ingest ≥ 45 % of the 2-core verify rate** (issue 6's target) is not met; see "What bounds
-  each figure". The next steps, not started: a peer pushing keeps two batches in flight (the
-  receiver would check one while it commits the other, with the commit off the event-loop
-  thread), and less Python per event on the calling thread (one object per event instead of
-  `PendingEvent`, `UnverifiedEvent`, `Event` and `Outcome`).
+- **ingest**: issue 6's 45 % is met with little margin (in-process ~45-47 %, over HTTP a few
+  points lower; runs on this shared machine vary by ±5-10 %). What would add more, not
+  started: a pushing peer keeping two batches in flight, the receiver checking one while it
+  commits the other (the commit off the event-loop thread, admission kept in arrival order),
+  which would give the worker the commit's ~11 %; and fewer objects per line (`PendingEvent`,
+  `UnverifiedEvent`, `Event` and `Outcome` each made once per event).
 
 - **memory while serving clients' proposal reports** with huge act sets: a proposal without
   seals is tallied from each author's first and last acts only (`Store.essential_acts`), but
