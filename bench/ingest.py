@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from .common import Context, Row, log
@@ -129,7 +129,7 @@ async def post_batches(url: str, lines: list[bytes], sender_seed: bytes, *,
                 answer = await resp.read()
                 if resp.status != 200:
                     raise RuntimeError(f"batch refused: HTTP {resp.status} {answer[:200]!r}")
-            for result in json.loads(answer)["results"]:
+            for result in orjson.loads(answer)["results"]:  # as PeerReply.json reads it
                 statuses[result["status"]] = statuses.get(result["status"], 0) + 1
             done += len(lines[i:i + batch])
             if time.monotonic() > deadline:

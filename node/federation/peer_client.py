@@ -7,12 +7,12 @@ hangs or answers garbage costs one failed call and nothing else.
 from __future__ import annotations
 
 import email.utils
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from ..errors import RemoteError
@@ -47,7 +47,7 @@ class PeerReply:
 
     def json(self) -> object:
         try:
-            return json.loads(self.body)
+            return orjson.loads(self.body)  # a batch's answer: 1,000 results, ~3 x json's speed
         except ValueError as e:
             raise PeerUnavailable(f"peer answered non-JSON: {self.body[:80]!r}") from e
 
