@@ -41,9 +41,9 @@ commits (~11 % of the wall: ~4.5 ms per 1,000 rows, ~530 WAL frames written with
 after it (~4 %), between two `receive` calls (~2 %) and until the first 16 lines are parsed
 (~3 %). Everything else runs on both cores. Perfect packing of ~30 + ~40 µs on two cores
 would be ~35 µs per event; a sequential peer (one batch, then its answer) cannot overlap a
-commit with its next batch, since the answer waits for the commit. Measured: in-process
-45-47 % of the 2-core verify rate in interleaved runs (23,700 events/s median beside
-49,000-49,500 verifications/s), over HTTP ~95 % of that.
+commit with its next batch, since the answer waits for the commit. Over HTTP the receiver
+also waits ~11 % of the time for the sending peer (its signature over the batch, parsing
+the answer) and the network.
 
 Today's changes, each measured against the code before it in interleaved runs: the calling
 thread takes back unstarted chunks from the worker instead of waiting for them (`claims`
@@ -216,8 +216,9 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
 
 ## Not done yet
 
-- **ingest**: issue 6's 45 % is met with little margin (in-process ~45-47 %, over HTTP a few
-  points lower; runs on this shared machine vary by ±5-10 %). What would add more, not
+- **ingest**: issue 6's 45 % is met with little margin: the last three full runs (17:15, 17:36
+  and 17:50 UTC, 2026-12-01) gave 46.4, 46.1 and 46.4 % in-process and 47.5, 42.1 and 47.9 %
+  over HTTP; runs on this shared machine vary by ±5-10 %. What would add more, not
   started: a pushing peer keeping two batches in flight, the receiver checking one while it
   commits the other (the commit off the event-loop thread, admission kept in arrival order),
   which would give the worker the commit's ~11 %; and fewer objects per line (`PendingEvent`,
