@@ -61,10 +61,9 @@ class Ticket:
 
     __slots__ = ("items", "number", "size", "_verdicts", "_worker", "_verifier")
 
-    def __init__(self, items: list[UnverifiedEvent], verifier: SignatureVerifier | None,
-                 number: int = 0) -> None:
+    def __init__(self, items: list[UnverifiedEvent], verifier: SignatureVerifier | None) -> None:
         self.items = items
-        self.number = number  # its claim slot is `number % CLAIM_SLOTS` on its worker
+        self.number = 0  # set when sent: its claim slot is `number % CLAIM_SLOTS` on its worker
         self.size = 0  # bytes of its request frame, once sent
         self._verifier = verifier
         self._worker: _Worker | None = None
@@ -84,20 +83,21 @@ class Ticket:
 
 class _Worker:
     """One `node.verify_worker` process, the tickets it has not answered yet, and the claims
-    file both read to tell which of them the calling thread has taken back."""
+    file both read to tell which of them the calling thread has taken back. Used under the
+    verifier's lock: one thread at a time talks to its workers."""
 
-    def __init__(self, lock: threading.RLock) -> None:
-        self.lock = lock  # the verifier's: one thread at a time talks to its workers
-        self.claims = _claims_map()
+    def __init__(self) -> None:
+        shared = _claims_map()
+        self.claims = shared[0] if shared is not None else None
         argv = [sys.executable, str(Path(__file__).with_name("verify_worker.py"))]
-        fds: tuple[int, ...] = ()
-        if self.claims is not None:
-            fds = (self.claims[1],)
-            argv.append(str(self.claims[1]))
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     bufsize=0, close_fds=True, pass_fds=fds)
-        if self.claims is not None:
-            os.close(self.claims[1])  # the map stays; the worker has its own descriptor
+        fds = (shared[1],) if shared is not None else ()
+        argv += [str(fd) for fd in fds]
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         bufsize=0, close_fds=True, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)  # the map stays; the worker has its own descriptor
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()
@@ -121,7 +121,7 @@ class _Worker:
         self._number = (self._number + 1) % (1 << 32)  # a u32 in the frame; CLAIM_SLOTS divides it
         ticket.number = self._number
         if self.claims is not None:
-            self.claims[0][ticket.number % CLAIM_SLOTS] = FREE
+            self.claims[ticket.number % CLAIM_SLOTS] = FREE
         data = encode_request(ticket.number,
                               [(i.author_key, i.signature, i.message) for i in ticket.items])
         try:
@@ -143,13 +143,13 @@ class _Worker:
         for ticket in reversed(self.waiting):
             if ticket._verdicts is not None:
                 continue  # taken back already; its reply is still to come
-            return ticket if self.claims[0][ticket.number % CLAIM_SLOTS] == FREE else None
+            return ticket if self.claims[ticket.number % CLAIM_SLOTS] == FREE else None
         return None
 
     def steal(self, ticket: Ticket) -> None:
         """Check `ticket` here; the worker skips it, unless it started it in this instant."""
         assert self.claims is not None
-        self.claims[0][ticket.number % CLAIM_SLOTS] = STOLEN
+        self.claims[ticket.number % CLAIM_SLOTS] = STOLEN
         ticket.check_here()
 
     def poll(self) -> None:
@@ -217,7 +217,7 @@ class _Worker:
             self.proc.wait()
         if self.claims is not None:
             with contextlib.suppress(BufferError, ValueError):
-                self.claims[0].close()
+                self.claims.close()
 
 
 def _claims_map() -> tuple[mmap.mmap, int] | None:
@@ -339,7 +339,7 @@ class SignatureVerifier:
         self._pool = [w for w in self._pool if w.alive]
         while len(self._pool) < self.workers:
             try:
-                self._pool.append(_Worker(self._lock))
+                self._pool.append(_Worker())
             except OSError:
                 return None
         for worker in self._pool:

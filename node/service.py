@@ -301,7 +301,7 @@ class ChapterNode:
                     yield  # what is admitted stays pending until a commit point
                 step = checked[pos:pos + RECEIVE_STEP]
                 if self.verifier is not None:
-                    self.verifier.rebalance()  # a worker that ran dry takes kept signatures
+                    self.verifier.rebalance()  # replies in; kept chunks to a worker with room
                 held = (self.store.known([p.id for _, p in step if not p.held])
                         if self.store.max_seq() != head else set())
                 # (place in `checked`, line, pending, event; None for a duplicate)
