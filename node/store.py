@@ -134,6 +134,19 @@ def _ids_in(ids: Sequence[str]) -> tuple[str, list[str]]:
     return f"({_ID_PREFIX} in ({marks}) and +id in ({marks}))", [i[:12] for i in ids] + list(ids)
 
 
+def _registry_filter(effect_ids: set[str]) -> tuple[str, list[str]]:
+    """The events the registry timeline reads (`Store.registry_events`), as a where-clause
+    and its arguments: member and chapter_url events, global delegations, effect proposals,
+    and the acts and seals of `effect_ids` (and those proposals themselves)."""
+    where = ("type in ('member', 'chapter_url') or (type = 'delegation' and proposal is null) "
+             "or effect = 1")
+    ids = sorted(effect_ids)
+    if not ids:
+        return where, []
+    by_id, args = _ids_in(ids)
+    return f"{where} or proposal in ({','.join('?' * len(ids))}) or {by_id}", ids + args
+
+
 # Inserts the row unless its id is held: the check runs inside the insert statement, which
 # holds the write lock, so two connections cannot both insert one id.
 _INSERT_EVENT = ("insert into events (id, type, author, chapter, proposal, created_at, "
@@ -377,27 +390,15 @@ class Store:
     def registry_events(self, effect_ids: set[str]) -> list[Event]:
         """What the registry timeline reads (see node.governance.timeline): member and
         chapter_url events, global delegations, effect proposals and their acts and seals."""
-        ids = sorted(effect_ids)
-        sql = ("select canonical, created_ms from events where type in ('member', 'chapter_url') "
-               "or (type = 'delegation' and proposal is null) or effect = 1")
-        args: list[str] = []
-        if ids:
-            where, args = _ids_in(ids)
-            sql += f" or proposal in ({','.join('?' * len(ids))}) or {where}"
-            args = ids + args
-        return [event_from_stored(r[0], r[1])
-                for r in self.db.execute(sql + " order by created_at, id", args)]
+        where, args = _registry_filter(effect_ids)
+        return [event_from_stored(r[0], r[1]) for r in self.db.execute(
+            f"select canonical, created_ms from events where {where} order by created_at, id",
+            args)]
 
     def registry_changed_since(self, seq: int, effect_ids: set[str]) -> bool:
-        ids = sorted(effect_ids)
-        sql = ("select 1 from events where seq > ? and (type in ('member', 'chapter_url') "
-               "or (type = 'delegation' and proposal is null) or effect = 1")
-        args: list[Any] = [seq]
-        if ids:
-            where, more = _ids_in(ids)
-            sql += f" or proposal in ({','.join('?' * len(ids))}) or {where}"
-            args += ids + more
-        return self.db.execute(sql + ") limit 1", args).fetchone() is not None
+        where, args = _registry_filter(effect_ids)
+        return self.db.execute(f"select 1 from events where seq > ? and ({where}) limit 1",
+                               [seq, *args]).fetchone() is not None
 
     def seal_marker(self, proposal: str) -> tuple[int, int]:
         """(seals held, sealed lists held) for a proposal: what can still amend it."""
