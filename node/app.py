@@ -22,15 +22,17 @@ from aiohttp import web
 from .backup import node_lock
 from .config import Config
 from .datadir import DataDir
-from .federation.api import CLIENT_GROUPS, METRICS, NODE, NONCES, PUBLIC_URL, routes
+from .federation.api import BROADCAST, CLIENT_GROUPS, METRICS, NODE, NONCES, PUBLIC_URL, routes
 from .federation.http_errors import error_middleware
 from .federation.httpsig import NonceCache
 from .federation.peer_client import PeerClient
+from .federation.stream import Broadcast
 from .federation.sync import Federation, SyncSettings
 from .ingest import ClientGroups
 from .logs import REQUEST_ID, new_request_id, setup_logging
 from .metrics import NodeMetrics
 from .service import ChapterNode, wall_clock_ms
+from .web import setup_web
 
 __all__ = ["create_app", "serve", "FEDERATION", "sync_settings"]
 
@@ -89,6 +91,7 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
     app[NONCES] = NonceCache(not_before=node.clock() / 1000 - 1)
     app[PUBLIC_URL] = config.public_url or node.own_url()
     app.add_routes(routes)
+    setup_web(app)
 
     async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
@@ -117,6 +120,18 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
         finally:
             await groups.stop()
 
+    async def broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Live pages (server-sent events): woken on every store, closed first at shutdown
+        # so no open stream holds the server up.
+        broadcast = Broadcast()
+        broadcast.attach(node)
+        app[BROADCAST] = broadcast
+        yield
+
+    async def close_streams(app: web.Application) -> None:
+        if BROADCAST in app:
+            app[BROADCAST].close()
+
     async def dated(request: web.Request, response: web.StreamResponse) -> None:
         # `Date` from the node's clock, the one peers measure skew against (peer_client)
         response.headers["Date"] = email.utils.formatdate(node.clock() / 1000, usegmt=True)
@@ -124,6 +139,8 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
     app.on_response_prepare.append(dated)
     app.cleanup_ctx.append(federation_ctx)
     app.cleanup_ctx.append(client_groups_ctx)
+    app.cleanup_ctx.append(broadcast_ctx)
+    app.on_shutdown.append(close_streams)
     return app
 
 

@@ -9,8 +9,11 @@ end with the same final `tally_hash`. Short windows (seconds, not days) keep it 
 
 from __future__ import annotations
 
+import argparse
+import subprocess
 import sys
 import tempfile
+import unicodedata
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .devcluster import LocalFederation, Person
+from .keys import write_key_file
 from .times import format_ms
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
@@ -29,6 +33,7 @@ MARCO = Person("Marco", "rome")
 SOFIA = Person("Sofia", "rome")
 LUCIA = Person("Lucía", "barcelona")
 CONNECTORS = [AMELIE, JONAS, MARCO, SOFIA, LUCIA]
+JEANNE = Person("Jeanne", "paris")  # a member, not a Connector: she comments, never vetoes
 
 OPEN_S = 15  # how long the consent and vote proposals stay open
 RULES = {"min_open_hours": OPEN_S / 3600, "grace_seconds": 2, "seal_timeout_seconds": 20,
@@ -61,16 +66,64 @@ def everywhere(fed: LocalFederation, pid: str, predicate, what: str, timeout: fl
     ok(what)
 
 
-def main() -> int:
+DEMO_PASSPHRASE = "demo passphrase"  # seals the demo key files `--serve` writes; demo only
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m node.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true",
+                        help="keep the three nodes up after the story, with their web pages, "
+                             "until Ctrl-C")
+    args = parser.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chapter-node-demo-") as tmp:
         fed = LocalFederation(Path(tmp), ["paris", "rome", "barcelona"], CONNECTORS, RULES,
                               pull_interval=0.5, anti_entropy_interval=3)
         try:
-            return run(fed, started)
+            code = run(fed, started)
+            if args.serve and code == 0:
+                serve_until_interrupted(fed, Path(tmp))
+            return code
         finally:
             fed.stop_all()
             console.print("[dim]all three nodes stopped; nothing left running[/]")
+
+
+def key_file_name(person: Person) -> str:
+    """amelie.key for Amélie: a name anyone can type."""
+    ascii_name = unicodedata.normalize("NFKD", person.name).encode("ascii", "ignore").decode()
+    return f"{ascii_name.lower()}.key"
+
+
+def serve_until_interrupted(fed: LocalFederation, folder: Path) -> None:
+    """Leave something to click: each node's web address and a key file per Connector."""
+    keys = folder / "keys"
+    keys.mkdir(exist_ok=True)
+    for person in CONNECTORS + [JEANNE]:
+        path = keys / key_file_name(person)
+        if not path.exists():
+            write_key_file(path, person.key, passphrase=DEMO_PASSPHRASE)
+    node = fed.nodes[JEANNE.chapter]
+    member = subprocess.run(
+        [sys.executable, "-m", "node", "member", "add", "--data-dir", str(node.data_dir),
+         "--key", JEANNE.public, "--name", JEANNE.name], capture_output=True, text=True)
+    console.print()
+    step("The three nodes stay up. Open a web page, import a key, act:")
+    for slug, node in fed.nodes.items():
+        console.print(f"  {slug:<10} {node.url}/")
+    step(f"Key files to import (passphrase: [bold]{DEMO_PASSPHRASE}[/]):")
+    for person in CONNECTORS + [JEANNE]:
+        role = "Connector" if person in CONNECTORS else "member (not a Connector)"
+        console.print(f"  {keys / key_file_name(person)}  {person.name}, "
+                      f"{person.chapter}, {role}")
+    if member.returncode != 0:
+        console.print(f"[yellow]Jeanne could not be vouched for: {member.stderr.strip()}[/]")
+    console.print("[dim]Ctrl-C stops the three nodes.[/]")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print()
 
 
 def run(fed: LocalFederation, started: float) -> int:

@@ -308,6 +308,14 @@ class Store:
         sql += " order by created_at, id"
         return [event_from_stored(r[0], r[1]) for r in self.db.execute(sql, args)]
 
+    def events_by(self, author: str, types: Iterable[str]) -> list[Event]:
+        """One author's events of the given types, in (created_at, id) order. No index reads
+        authors (one would cost every ingest a write): the types index narrows the scan."""
+        types = list(types)
+        sql = (f"select canonical, created_ms from events where type in "
+               f"({','.join('?' * len(types))}) and author = ? order by created_at, id")
+        return [event_from_stored(r[0], r[1]) for r in self.db.execute(sql, [*types, author])]
+
     def essential_acts(self, proposal: str, *, close_ms: int | None, globals_too: bool,
                        change_points: Sequence[int], chapters: Iterable[str],
                        connectors: Iterable[str], small: int = 500) -> list[Event]:

@@ -13,23 +13,28 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import activity
 from ..errors import BadRequest, NotFound
-from ..events import MAX_RAW_BYTES
+from ..events import ACT_TYPES, MAX_RAW_BYTES, decode_key
 from ..governance import STATES
 from ..ingest import ClientGroups
 from ..metrics import CONTENT_TYPE, NodeMetrics
 from ..service import ChapterNode
+from ..times import format_ms
 from . import endpoints
 from .http_errors import read_body
 from .httpsig import NonceCache, target_uri, verify_request
+from .stream import Broadcast, serve_stream
 
-__all__ = ["NODE", "METRICS", "NONCES", "PUBLIC_URL", "CLIENT_GROUPS", "routes", "MAX_BATCH_BYTES", "MAX_BATCH_LINES"]
+__all__ = ["NODE", "METRICS", "NONCES", "PUBLIC_URL", "CLIENT_GROUPS", "BROADCAST", "routes",
+           "MAX_BATCH_BYTES", "MAX_BATCH_LINES", "node_info"]
 
 NODE = web.AppKey("node", ChapterNode)
 METRICS = web.AppKey("metrics", NodeMetrics)
 NONCES = web.AppKey("nonces", NonceCache)
 PUBLIC_URL = web.AppKey("public_url", str)
 CLIENT_GROUPS = web.AppKey("client_groups", ClientGroups)  # set while the app runs (node/app.py)
+BROADCAST = web.AppKey("broadcast", Broadcast)  # set while the app runs (node/app.py)
 
 MAX_BATCH_BYTES = endpoints.MAX_BATCH_BYTES
 MAX_BATCH_LINES = endpoints.MAX_BATCH_LINES
@@ -87,6 +92,59 @@ async def list_proposals(request: web.Request) -> web.Response:
 @routes.get("/api/v1/proposals/{id}")
 async def get_proposal(request: web.Request) -> web.Response:
     return _json(request.app[NODE].proposal_report(request.match_info["id"], _now_ms(request)))
+
+
+@routes.get("/api/v1/proposals/{id}/activity")
+async def proposal_activity(request: web.Request) -> web.Response:
+    """Comments and acts naming the proposal, and who each author is (no member names)."""
+    node = request.app[NODE]
+    pid = request.match_info["id"]
+    proposal = node.store.get(pid)
+    if proposal is None or proposal.type != "proposal":
+        raise NotFound(f"no proposal {pid} on this node")
+    events = node.store.events_of(proposal=pid, types=["comment", *sorted(ACT_TYPES)])
+    return _json(activity.activity(events, node.registry(_now_ms(request))))
+
+
+@routes.get("/api/v1/people/{key}")
+async def person(request: web.Request) -> web.Response:
+    """Who the registry says a key is now, and what they did (their public acts)."""
+    node = request.app[NODE]
+    key = request.match_info["key"]
+    decode_key(key, what="key")
+    events = node.store.events_by(key, ["comment", *sorted(ACT_TYPES)])
+    return _json({**activity.who(node.registry(_now_ms(request)), key),
+                  **activity.person_acts(events)})
+
+
+def node_info(node: ChapterNode, now_ms: int) -> dict[str, Any]:
+    """What a browser needs to sign an act this node takes: federation id, chapter slug, the
+    rules (deadlines, grace) and the node's clock."""
+    rules = node.charter.rules
+    registry = node.registry(now_ms)
+    return {"federation": node.charter.id, "chapter": node.chapter,
+            "name": node.charter.name, "node_key": node.node_public,
+            "now": format_ms(now_ms),
+            "rules": {"min_open_hours": rules.min_open_ms / 3_600_000,
+                      "grace_seconds": rules.grace_ms / 1000,
+                      "seal_timeout_seconds": rules.seal_timeout_ms / 1000,
+                      "quorum": float(rules.quorum),
+                      "action_endorsements": rules.action_endorsements},
+            "chapters": sorted(registry.chapters),
+            "connectors": [{"key": c.key, "name": c.name, "chapter": c.chapter}
+                           for c in sorted(registry.connectors.values(),
+                                           key=lambda c: (c.name, c.key))]}
+
+
+@routes.get("/api/v1/node")
+async def node_view(request: web.Request) -> web.Response:
+    return _json(node_info(request.app[NODE], _now_ms(request)))
+
+
+@routes.get("/api/v1/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one message per event stored, resumable with Last-Event-ID."""
+    return await serve_stream(request, request.app[NODE], request.app[BROADCAST])
 
 
 @routes.get("/api/v1/status")
