@@ -1,0 +1,131 @@
+"""Browser tests: Debian's Chromium driven by Playwright for Python, against real nodes.
+
+The browser is the system's (`/usr/bin/chromium`, or `$CHROMIUM`), never one Playwright
+downloads. Without it these tests are skipped with one line saying why — unless
+`CHAPTER_NODE_REQUIRE_BROWSER=1` (set by .ci/run, which installs Chromium), where its absence
+is a failure. Screenshots go to `$SCREENSHOTS` (default `screenshots/`), kept by CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.devcluster import LocalFederation, Person
+from node.keys import write_key_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS", ROOT / "screenshots"))
+PASSPHRASE = "correct horse battery staple"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+AMELIE = Person("Amélie", "paris")
+JONAS = Person("Jonas", "paris")
+MARCO = Person("Marco", "rome")
+LUCIA = Person("Lucía", "barcelona")
+JEANNE = Person("Jeanne", "paris")  # a member, not a Connector
+CONNECTORS = [AMELIE, JONAS, MARCO, LUCIA]
+OPEN_S = 20  # the charter's shortest opening, so one test can watch a proposal close
+RULES = {"min_open_hours": OPEN_S / 3600, "grace_seconds": 2, "seal_timeout_seconds": 30,
+         "quorum": 0.5, "action_endorsements": 3}
+
+
+def chromium_path() -> str | None:
+    given = os.environ.get("CHROMIUM")
+    for candidate in (given, "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CHAPTER_NODE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests required but {reason}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason} (apt-get install chromium; .ci/run does)")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    path = chromium_path()
+    if path is None:
+        _missing("Chromium is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright for Python is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    """Paris, Rome and Barcelona on loopback, four Connectors, Jeanne a member of Paris."""
+    root = tmp_path_factory.mktemp("web-federation")
+    fed = LocalFederation(root, ["paris", "rome", "barcelona"], CONNECTORS, RULES,
+                          pull_interval=0.3, anti_entropy_interval=2)
+    fed.setup()
+    fed.start_all()
+    try:
+        subprocess.run([sys.executable, "-m", "node", "member", "add", "--data-dir",
+                        str(fed.nodes["paris"].data_dir), "--key", JEANNE.public,
+                        "--name", "Jeanne Secretname", "--contact", "jeanne@example.org"],
+                       check=True, capture_output=True)
+        yield fed
+    finally:
+        fed.stop_all()
+
+
+@pytest.fixture(scope="session")
+def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each person's key file, sealed under PASSPHRASE, as `chapter-node keygen` writes it."""
+    folder = tmp_path_factory.mktemp("keys")
+    out = {}
+    for person in CONNECTORS + [JEANNE]:
+        path = folder / f"{person.public[:8]}.key"
+        write_key_file(path, person.key, passphrase=PASSPHRASE)
+        out[person.name] = path
+    return out
+
+
+def new_page(browser, *, width: int = 1280, height: int = 800, locale: str = "en-GB",
+             javascript: bool = True):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale,
+                                  java_script_enabled=javascript, accept_downloads=True)
+    page = context.new_page()
+    page.problems = []  # uncaught errors and console errors, asserted empty by the tests
+    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+    return page
+
+
+def import_key(page, node_url: str, key_file: Path, passphrase: str = PASSPHRASE) -> None:
+    """What a person does on the key page: choose their CLI key file, type its passphrase."""
+    page.goto(node_url + "/key")
+    form = page.locator('form[data-role="import"]')
+    form.get_by_label("Key file").set_input_files(str(key_file))
+    form.get_by_label("Passphrase", exact=True).fill(passphrase)
+    form.get_by_role("button", name="Import key").click()
+    page.wait_for_selector('[data-role="have-key"]:not([hidden])', timeout=60_000)
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(interval)
