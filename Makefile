@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench hardening clean
+.PHONY: demo test bench hardening translations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ bench: $(STAMP)
 hardening: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,hardening]'
 	$(BIN)/python -m hardening
+
+# After changing a page's words: refresh the catalogs, then translate what is new or fuzzy
+# (tests/test_web_i18n.py fails until every language has every message).
+translations: $(STAMP)
+	$(BIN)/pybabel --quiet extract -F babel.cfg -o node/web/locale/messages.pot --no-location \
+		--sort-output --project chapter-node --copyright-holder "chapter-node contributors" .
+	$(BIN)/pybabel --quiet update -i node/web/locale/messages.pot -d node/web/locale --no-location
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info

@@ -35,6 +35,7 @@ BENCHMARKS = {
     "convergence": "bench.convergence",
     "startup-memory": "bench.bigstore",
     "scale": "bench.scale",
+    "web": "bench.web",
 }
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

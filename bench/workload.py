@@ -105,7 +105,7 @@ def make_workload(n_acts: int, *, connectors: int = 1000, seed: int = 6,
                   now_ms: int | None = None, urls: dict[str, str] | None = None,
                   charter: Charter | None = None, seeds: Sequence[bytes] | None = None,
                   opened_ago_ms: int = 3_600_000, window_ms: int | None = None,
-                  chapter: str | None = None) -> Workload:
+                  chapter: str | None = None, comment_share: float = 0.20) -> Workload:
     """A charter and 1 + `n_acts` signed events: a vote proposal, then acts on it.
 
     The proposal opens `opened_ago_ms` before `now_ms` and closes 24 hours after it; acts are
@@ -113,7 +113,7 @@ def make_workload(n_acts: int, *, connectors: int = 1000, seed: int = 6,
     what a peer relays; a client's acts must be within the grace window of the node's clock.
     `charter` and `seeds` (its Connectors' key seeds, in charter order) use an existing
     federation (e.g. `node.devcluster`'s); `chapter` dates every event from one chapter (a
-    client may only send its node's chapter).
+    client may only send its node's chapter); `comment_share` of the events are comments.
     """
     import time
 
@@ -149,7 +149,7 @@ def make_workload(n_acts: int, *, connectors: int = 1000, seed: int = 6,
             who = rng.randrange(connectors)
         used.add((t, who))
         home = chapter or homes[who]
-        roll = rng.random()
+        roll = rng.random() * 0.80 / (1 - comment_share)  # votes : delegations stay 55 : 25
         if roll < 0.55:
             body: dict[str, Any] = {"proposal": pid, "choice": rng.choice(("yes", "no", "abstain"))}
             specs.append(("vote", home, t, body, keys[who]))

@@ -21,7 +21,7 @@ from node.events import sign_event
 from node.federation.api import NODE
 from node.keys import write_key_file
 from node.times import format_ms
-from node.web.i18n import LANGUAGES, choose
+from node.web.i18n import LANGUAGES, choose, translations
 
 from .conftest import person_key, pub, small_charter
 
@@ -142,7 +142,9 @@ async def test_no_page_or_api_answer_shows_a_members_name_or_contact(client) -> 
 
 async def test_refusals_are_pages_with_their_status(client) -> None:
     res = await client.get("/proposals/" + "0" * 64 + "?lang=fr")
-    assert res.status == 404 and "Introuvable" in await res.text()
+    words = translations("fr").gettext("Not found")
+    assert words != "Not found"
+    assert res.status == 404 and f"<h1>{words}</h1>" in await res.text()
     res = await client.get("/?kind=poll")
     assert res.status == 400 and "kind must be" in await res.text()
     res = await client.get("/api/v1/people/not-a-key")

@@ -117,9 +117,10 @@ async def person(request: web.Request) -> web.Response:
                   **activity.person_acts(events)})
 
 
-def node_info(node: ChapterNode, now_ms: int) -> dict[str, Any]:
+def node_info(node: ChapterNode, now_ms: int, *, connectors: bool = True) -> dict[str, Any]:
     """What a browser needs to sign an act this node takes: federation id, chapter slug, the
-    rules (deadlines, grace) and the node's clock."""
+    rules (deadlines, grace) and the node's clock; with `connectors`, the Connectors
+    registered now (a thousand of them are ~90 KB: the pages' clock check goes without)."""
     rules = node.charter.rules
     registry = node.registry(now_ms)
     return {"federation": node.charter.id, "chapter": node.chapter,
@@ -131,14 +132,19 @@ def node_info(node: ChapterNode, now_ms: int) -> dict[str, Any]:
                       "quorum": float(rules.quorum),
                       "action_endorsements": rules.action_endorsements},
             "chapters": sorted(registry.chapters),
-            "connectors": [{"key": c.key, "name": c.name, "chapter": c.chapter}
-                           for c in sorted(registry.connectors.values(),
-                                           key=lambda c: (c.name, c.key))]}
+            **({"connectors": [{"key": c.key, "name": c.name, "chapter": c.chapter}
+                               for c in sorted(registry.connectors.values(),
+                                               key=lambda c: (c.name, c.key))]}
+               if connectors else {})}
 
 
 @routes.get("/api/v1/node")
 async def node_view(request: web.Request) -> web.Response:
-    return _json(node_info(request.app[NODE], _now_ms(request)))
+    """`?connectors=true` adds the Connectors registered now."""
+    wanted = request.query.get("connectors", "false")
+    if wanted not in ("true", "false"):
+        raise BadRequest("connectors must be true or false", code="bad_query")
+    return _json(node_info(request.app[NODE], _now_ms(request), connectors=wanted == "true"))
 
 
 @routes.get("/api/v1/stream")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
@@ -54,6 +55,31 @@ def _time(ms: int | None, lang: str, *, relative: bool = False) -> Markup:
         stamp, "relative" if relative else "absolute", i18n.when(ms, lang))
 
 
+def _people(gettext: Callable[[str], str]) -> Callable[[dict[str, Any]], Markup]:
+    """How a page names a key, per language: a Connector by the registry's name, a member by
+    chapter and short key (never the name their chapter holds), a node by its chapter.
+    Cached: a large proposal names the same thousand people thousands of times."""
+    @lru_cache(maxsize=16384)
+    def render(role: str, name: str | None, chapter: str | None, short: str) -> Markup:
+        if role == "connector":
+            return Markup('<span class="person connector"><strong>{0}</strong> <span class="meta">'
+                          '{1} · <code>{2}</code></span></span>').format(
+                name, gettext("Connector, %(chapter)s") % {"chapter": chapter}, short)
+        if role == "member":
+            return Markup('<span class="person member">{0} <code>{1}</code></span>').format(
+                gettext("Member of %(chapter)s") % {"chapter": chapter}, short)
+        if role == "node":
+            return Markup('<span class="person node">{0}</span>').format(
+                gettext("The %(chapter)s node") % {"chapter": chapter})
+        return Markup('<span class="person unknown">{0} <code>{1}</code></span>').format(
+            gettext("Unknown key"), short)
+
+    def person(who: dict[str, Any]) -> Markup:
+        return render(who["role"], who.get("name"), who.get("chapter"), who["short"])
+
+    return person
+
+
 _ENVIRONMENTS: dict[str, Environment] = {}
 
 
@@ -67,8 +93,11 @@ def environment(lang: str) -> Environment:
                           extensions=["jinja2.ext.i18n"],
                           trim_blocks=True, lstrip_blocks=True)
         env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        person = _people(i18n.translations(lang).gettext)
         env.globals.update(asset=lambda path: assets()[path], languages=i18n.LANGUAGES,
-                           modules=MODULES)
+                           modules=MODULES, person=person,
+                           key_of=lambda people, key: person(
+                               people.get(key) or {"role": "unknown", "short": key[:8]}))
         env.filters["when"] = lambda ms, relative=False: _time(ms, lang, relative=relative)
         env.filters["how_long"] = lambda ms: i18n.how_long(ms, lang)
         env.filters["ms"] = parse_ms

@@ -109,6 +109,13 @@ def proposal_page(report: Mapping[str, Any], activity: Mapping[str, Any],
     closes = parse_ms(body["closes_at"]) if body.get("closes_at") else None
     grace_ms = int(info["rules"]["grace_seconds"] * 1000)
     stand = positions(activity["acts"])
+    endorsements = stand["endorsements"]
+    author = proposal["author"]
+    if (kind == "action" and people.get(author, {}).get("role") == "connector"
+            and author not in {e["author"] for e in endorsements}):
+        # the 3-Connectors rule counts the proposer (PROTOCOL §5): the list shows them too
+        endorsements = [{"author": author, "created_at": proposal["created_at"],
+                         "id": report["id"], "proposer": True}, *endorsements]
     trace = report.get("trace") or []
     return {
         "id": report["id"], "proposal": proposal, "body": body, "kind": kind,
@@ -124,7 +131,7 @@ def proposal_page(report: Mapping[str, Any], activity: Mapping[str, Any],
         "text": rich_text(body.get("text", "")),
         "comments": thread(activity["comments"]),
         "comment_count": len(activity["comments"]),
-        "endorsements": stand["endorsements"], "vetoes": stand["vetoes"],
+        "endorsements": endorsements, "vetoes": stand["vetoes"],
         "withdrawn": stand["withdrawn"], "votes": stand["votes"],
         "trace": trace, "people": people,
         "needed": info["rules"]["action_endorsements"],

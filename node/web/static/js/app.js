@@ -56,6 +56,7 @@ function showMyActs() {
     const line = card.querySelector('[data-role="mine"]');
     if (!line) continue;
     const done = mine ? Object.keys(mine).map((type) => words.dataset[type]).filter(Boolean) : [];
+    if (!done.length && card.dataset.state !== 'open' && card.dataset.state !== 'pending') continue;
     line.textContent = done.length ? done.join(' · ') : words.dataset.none;
     line.hidden = false;
   }
@@ -79,4 +80,8 @@ async function main() {
   }
 }
 
-main();
+// `data-ready` once every behaviour is attached: tests and screenshots wait for it.
+main().finally(() => {
+  document.documentElement.dataset.ready = '1';
+  performance.mark('chapter-node-ready'); // bench/web.py reads it: "interactive"
+});
