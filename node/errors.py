@@ -27,6 +27,7 @@ __all__ = [
     "BadRequest",
     "PayloadTooLarge",
     "Conflict",
+    "Unavailable",
     "ConfigError",
     "KeyFileError",
     "StoreError",
@@ -55,6 +56,13 @@ class RemoteError(ChapterNodeError):
     """A remote party sent something we refuse."""
 
     code = "bad_input"
+
+
+class Unavailable(ChapterNodeError):
+    """The node is well but has no room for this now (e.g. every live stream slot is taken):
+    nobody did anything wrong, and trying later may work."""
+
+    code = "unavailable"
 
 
 class LocalError(ChapterNodeError):

@@ -184,3 +184,55 @@ def test_vendored_browser_libraries_are_the_pinned_ones() -> None:
                for folder in ("node/web/static/vendor", "tests/browser/vendor")
                for p in (ROOT / folder).rglob("*") if p.is_file()}
     assert on_disk == set(manifest)
+
+
+async def read_messages(res, count: int) -> list[dict]:
+    """The first `count` messages of a server-sent event stream."""
+    import asyncio
+
+    messages: list[dict] = []
+    current: dict = {}
+    while len(messages) < count:
+        line = (await asyncio.wait_for(res.content.readline(), 5)).decode().rstrip("\n")
+        if line.startswith("id: "):
+            current["seq"] = int(line[4:])
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and current:
+            messages.append(current)
+            current = {}
+    return messages
+
+
+async def test_the_live_stream_resumes_from_last_event_id_and_filters(client) -> None:
+    ids = story(client)
+    node = client.app[NODE]
+    # a page that saw up to the veto reconnects: it gets what came after, for its proposal
+    veto_seq = node.store.seqs([ids["veto"]])[ids["veto"]]
+    res = await client.get(f"/api/v1/stream?proposal={ids['proposal']}",
+                           headers={"Last-Event-ID": str(veto_seq)})
+    assert res.headers["Content-Type"].startswith("text/event-stream")
+    got = await read_messages(res, 2)
+    assert [m["data"]["id"] for m in got] == [ids["comment"], ids["reply"]]
+    assert all(m["seq"] > veto_seq for m in got)
+    # then what is stored from now on, as it is stored
+    later = act(client, "amelie", "comment", {"proposal": ids["proposal"], "text": "Later."})
+    act(client, "amelie", "comment", {"proposal": ids["vote"], "text": "Elsewhere."})
+    (message,) = await read_messages(res, 1)
+    assert message["data"]["id"] == later.id and message["data"]["type"] == "comment"
+    res.close()
+
+
+async def test_the_live_stream_refuses_bad_input_and_is_bounded(client, monkeypatch) -> None:
+    res = await client.get("/api/v1/stream?proposal=nope")
+    assert res.status == 400 and (await res.json())["error"]["code"] == "bad_query"
+    res = await client.get("/api/v1/stream", headers={"Last-Event-ID": "-1"})
+    assert res.status == 400
+    import node.federation.stream as stream
+
+    monkeypatch.setattr(stream, "MAX_STREAMS", 1)
+    first = await client.get("/api/v1/stream")
+    await first.content.readline()  # it is open
+    res = await client.get("/api/v1/stream")
+    assert res.status == 503 and (await res.json())["error"]["code"] == "too_many_streams"
+    first.close()

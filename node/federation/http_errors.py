@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..errors import (
     BadRequest, ChapterNodeError, Conflict, DeadlinePassed, InvalidEvent, LocalError,
-    NotAdmissible, NotFound, PayloadTooLarge, RemoteError, Unauthenticated,
+    NotAdmissible, NotFound, PayloadTooLarge, RemoteError, Unauthenticated, Unavailable,
 )
 
 __all__ = ["STATUS", "status_of", "error_middleware", "error_response", "read_body"]
@@ -30,6 +30,7 @@ STATUS: tuple[tuple[type[ChapterNodeError], int], ...] = (
     (InvalidEvent, 400),
     (BadRequest, 400),
     (RemoteError, 400),
+    (Unavailable, 503),
     (LocalError, 500),
     (ChapterNodeError, 500),
 )

@@ -15,7 +15,7 @@ import json
 
 from aiohttp import web
 
-from ..errors import BadRequest, ChapterNodeError
+from ..errors import BadRequest, Unavailable
 from ..service import ChapterNode
 from .endpoints import _EVENT_ID, int_param
 
@@ -26,7 +26,7 @@ PAGE = 200  # events read per wake-up
 KEEPALIVE_S = 15.0
 
 
-class TooManyStreams(ChapterNodeError):
+class TooManyStreams(Unavailable):
     """Every stream slot is taken; the page falls back to reloading by hand."""
 
     code = "too_many_streams"
