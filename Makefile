@@ -33,7 +33,7 @@ hardening: $(STAMP)
 translations: $(STAMP)
 	$(BIN)/pybabel --quiet extract -F babel.cfg -o node/web/locale/messages.pot --no-location \
 		--sort-output --project chapter-node --copyright-holder "chapter-node contributors" .
-	$(BIN)/pybabel --quiet update -i node/web/locale/messages.pot -d node/web/locale --no-location
+	$(BIN)/pybabel --quiet update -i node/web/locale/messages.pot -d node/web/locale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info

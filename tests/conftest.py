@@ -41,3 +41,20 @@ def small_charter(**rules: object) -> dict:
 @pytest.fixture
 def charter() -> Charter:
     return charter_from_object(small_charter())
+
+
+@pytest.fixture
+async def client(tmp_path, aiohttp_client):
+    """Paris's node in process, its federation sync off: the HTTP API and the pages."""
+    import json
+
+    from node.app import create_app
+    from node.datadir import init_data_dir
+    from node.keys import write_key_file
+
+    charter_file = tmp_path / "charter.json"
+    charter_file.write_text(json.dumps(small_charter(min_open_hours=1)))
+    key = tmp_path / "paris-node.key"
+    write_key_file(key, person_key("node paris"))
+    init_data_dir(tmp_path / "paris", charter_file, "paris", key)
+    return await aiohttp_client(create_app(tmp_path / "paris", sync_enabled=False))

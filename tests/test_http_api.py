@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -12,27 +11,13 @@ from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from node.app import create_app
-from node.datadir import init_data_dir
 from node.events import sign_event
 from node.federation.api import NODE
-from node.keys import write_key_file
 from node.times import format_ms
 
 from .conftest import person_key, small_charter
 
 OPENAPI = yaml.safe_load((Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text())
-
-
-@pytest.fixture
-async def client(tmp_path: Path, aiohttp_client) -> TestClient:
-    charter = tmp_path / "charter.json"
-    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
-    key = tmp_path / "paris-node.key"
-    write_key_file(key, person_key("node paris"))
-    init_data_dir(tmp_path / "paris", charter, "paris", key)
-    app = create_app(tmp_path / "paris", sync_enabled=False)
-    return await aiohttp_client(app)
 
 
 def schema(name: str) -> Draft202012Validator:

@@ -12,32 +12,17 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from node.app import create_app
-from node.datadir import init_data_dir
 from node.events import sign_event
 from node.federation.api import NODE
-from node.keys import write_key_file
 from node.times import format_ms
 from node.web.i18n import LANGUAGES, choose, translations
 
-from .conftest import person_key, pub, small_charter
+from .conftest import person_key, pub
 
 ROOT = Path(__file__).resolve().parent.parent
 XSS = '<img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-async def client(tmp_path: Path, aiohttp_client) -> TestClient:
-    charter = tmp_path / "charter.json"
-    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
-    key = tmp_path / "paris-node.key"
-    write_key_file(key, person_key("node paris"))
-    init_data_dir(tmp_path / "paris", charter, "paris", key)
-    app = create_app(tmp_path / "paris", sync_enabled=False)
-    return await aiohttp_client(app)
 
 
 def act(client: TestClient, who: str, type_: str, body: dict, chapter: str = "paris"):

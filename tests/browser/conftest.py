@@ -129,3 +129,17 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.2):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(interval)
+
+
+def held(node, pid: str) -> bool:
+    """Whether `node` holds proposal `pid` yet."""
+    try:
+        node.get(f"/api/v1/proposals/{pid}")
+        return True
+    except OSError:
+        return False
+
+
+def everywhere(fed, *pids: str) -> None:
+    """Wait until every node holds every one of `pids`."""
+    wait_until(lambda: all(held(node, pid) for node in fed.nodes.values() for pid in pids))

@@ -11,7 +11,7 @@ import urllib.request
 
 from node.times import format_ms
 
-from .conftest import (AMELIE, JEANNE, JONAS, LUCIA, MARCO, OPEN_S, PASSPHRASE, import_key,
+from .conftest import (AMELIE, JONAS, MARCO, OPEN_S, PASSPHRASE, everywhere, import_key,
                        new_page, wait_until)
 
 
@@ -22,18 +22,6 @@ def open_proposal(fed, who, via, kind, title, *, closes_in_s=3 * 86400, **extra)
     status, answer, event = fed.act(who, via, "proposal", body)
     assert status == 201, answer
     return event.id
-
-
-def everywhere(fed, pid) -> None:
-    wait_until(lambda: all(_held(node, pid) for node in fed.nodes.values()))
-
-
-def _held(node, pid) -> bool:
-    try:
-        node.get(f"/api/v1/proposals/{pid}")
-        return True
-    except OSError:
-        return False
 
 
 class Requests:

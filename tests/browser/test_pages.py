@@ -12,8 +12,8 @@ import pytest
 from node.times import format_ms
 from node.web.i18n import LANGUAGES
 
-from .conftest import (AMELIE, JEANNE, JONAS, LUCIA, MARCO, SCREENSHOTS, import_key, new_page,
-                       wait_until)
+from .conftest import (AMELIE, JEANNE, JONAS, LUCIA, MARCO, SCREENSHOTS, everywhere, import_key,
+                       new_page, wait_until)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core@4.14.1" / "axe.min.js"
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
@@ -41,7 +41,7 @@ def story(federation) -> dict[str, str]:
                                              "kind": "vote", "closes_at": closes})
     action = act(LUCIA, "barcelona", "proposal", {"title": "Run a OuiShare Drinks in Barcelona",
                                                   "text": "Next Thursday.", "kind": "action"})
-    wait_until(lambda: all(_has(n, consent) and _has(n, vote) for n in fed.nodes.values()))
+    everywhere(fed, consent, vote)
     veto = act(MARCO, "rome", "veto", {"proposal": consent,
                                         "reason": "The budget leaves out the new chapters."})
     act(LUCIA, "barcelona", "endorse", {"proposal": consent})
@@ -54,14 +54,6 @@ def story(federation) -> dict[str, str]:
     act(MARCO, "rome", "endorse", {"proposal": action})
     wait_until(lambda: fed.nodes["paris"].get(f"/api/v1/proposals/{consent}")["tally"]["vetoes"])
     return {"consent": consent, "vote": vote, "action": action, "veto": veto}
-
-
-def _has(node, pid) -> bool:
-    try:
-        node.get(f"/api/v1/proposals/{pid}")
-        return True
-    except OSError:
-        return False
 
 
 def pages(ids: dict[str, str]) -> dict[str, str]:
