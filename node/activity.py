@@ -15,7 +15,10 @@ from typing import Any
 from .events import ACT_TYPES, Event
 from .governance import Registry
 
-__all__ = ["who", "activity", "positions", "person_acts", "short_key"]
+__all__ = ["ACTIVITY_TYPES", "who", "activity", "positions", "person_acts", "short_key"]
+
+# What people do about a proposal: its discussion and its acts (seals are the nodes').
+ACTIVITY_TYPES = ("comment", *sorted(ACT_TYPES))
 
 
 def short_key(key: str) -> str:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .. import activity
 from ..errors import BadRequest, NotFound
-from ..events import ACT_TYPES, MAX_RAW_BYTES, decode_key
+from ..events import MAX_RAW_BYTES, decode_key
 from ..governance import STATES
 from ..ingest import ClientGroups
 from ..metrics import CONTENT_TYPE, NodeMetrics
@@ -102,7 +102,7 @@ async def proposal_activity(request: web.Request) -> web.Response:
     proposal = node.store.get(pid)
     if proposal is None or proposal.type != "proposal":
         raise NotFound(f"no proposal {pid} on this node")
-    events = node.store.events_of(proposal=pid, types=["comment", *sorted(ACT_TYPES)])
+    events = node.store.events_of(proposal=pid, types=activity.ACTIVITY_TYPES)
     return _json(activity.activity(events, node.registry(_now_ms(request))))
 
 
@@ -112,7 +112,7 @@ async def person(request: web.Request) -> web.Response:
     node = request.app[NODE]
     key = request.match_info["key"]
     decode_key(key, what="key")
-    events = node.store.events_by(key, ["comment", *sorted(ACT_TYPES)])
+    events = node.store.events_by(key, activity.ACTIVITY_TYPES)
     return _json({**activity.who(node.registry(_now_ms(request)), key),
                   **activity.person_acts(events)})
 

@@ -19,7 +19,6 @@ from markupsafe import Markup
 
 from .. import activity
 from ..errors import BadRequest, ChapterNodeError, NotFound
-from ..events import ACT_TYPES
 from ..federation.api import NODE, node_info
 from ..federation.http_errors import status_of
 from ..times import format_ms, parse_ms
@@ -184,7 +183,7 @@ async def proposal(request: web.Request) -> web.Response:
     now = node.clock()
     pid = request.match_info["id"]
     report = node.proposal_report(pid, now)
-    events = node.store.events_of(proposal=pid, types=["comment", *sorted(ACT_TYPES)])
+    events = node.store.events_of(proposal=pid, types=activity.ACTIVITY_TYPES)
     model = proposal_page(report, activity.activity(events, node.registry(now)),
                           node_info(node, now), now)
     return render(request, "proposal.html", p=model, page_modules="sign")

@@ -152,7 +152,7 @@ function proposalPage(article) {
       const body = { proposal: pid };
       if (type === 'vote') body.choice = button.dataset.choice;
       const done = await send(article.querySelector('.act'), type, body, { trigger: button });
-      if (done && withdraw) withdraw.hidden = type !== 'veto' ? true : false;
+      if (done && withdraw && type === 'veto_withdraw') withdraw.hidden = true;
     });
   }
 
