@@ -29,6 +29,7 @@ __all__ = [
     "Conflict",
     "Unavailable",
     "ConfigError",
+    "Misuse",
     "KeyFileError",
     "StoreError",
 ]
@@ -121,6 +122,12 @@ class Conflict(RemoteError):
 
 class ConfigError(LocalError):
     code = "config_error"
+
+
+class Misuse(LocalError):
+    """A command was given options it cannot use (the CLI exits 2, as for any local misuse)."""
+
+    code = "bad_option"
 
 
 class KeyFileError(LocalError):

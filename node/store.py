@@ -273,6 +273,16 @@ class Store:
             where, args = _ids_in(ids[i : i + 500])
             yield from self.db.conn.execute(f"select {columns} from events where {where}", args)
 
+    def ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """Event ids starting with `prefix` (lowercase hex), at most `limit`, through the id
+        prefix index (a range over its first 12 characters)."""
+        head = prefix[:12]
+        upper = head[:-1] + chr(ord(head[-1]) + 1)  # the next prefix of the same length
+        rows = self.db.conn.execute(
+            f"select id from events where {_ID_PREFIX} >= ? and {_ID_PREFIX} < ? "
+            "and id like ? order by id limit ?", (head, upper, prefix + "%", limit))
+        return [r[0] for r in rows]
+
     def known(self, ids: Iterable[str]) -> set[str]:
         return {r[0] for r in self._by_ids("id", ids)}
 

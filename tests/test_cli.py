@@ -92,10 +92,11 @@ def test_sign_then_verify_round_trip_and_tamper(tmp_path: Path) -> None:
                                  "--chapter", "rome", "--proposal", "b" * 64,
                                  "--reason", "Il bilancio non regge."])
     assert signed.exit_code == 0, signed.output
-    event = json.loads(signed.output)
+    event = json.loads(signed.stdout)
     assert event["type"] == "veto" and event["body"]["reason"] == "Il bilancio non regge."
+    assert "signed for the rome node" in signed.stderr  # says which node takes it
     path = tmp_path / "veto.json"
-    path.write_text(signed.output)
+    path.write_text(signed.stdout)
     verified = runner.invoke(cli, ["verify", str(path), "--charter", str(charter)])
     assert verified.exit_code == 0 and "ok veto" in verified.output
     event["body"]["reason"] = "changed by a node"

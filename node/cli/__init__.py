@@ -44,9 +44,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import acts, admin, audit, keys
+    from . import acts, admin, audit, charter, keys
 
-    for module in (keys, admin, acts):
+    for module in (keys, charter, admin, acts):
         for command in module.COMMANDS:
             cli.add_command(command)
     cli.add_command(audit.tally_command, "tally")

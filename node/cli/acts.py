@@ -16,10 +16,10 @@ from typing import Any
 import click
 
 from ..charter import load_charter
-from ..errors import BadRequest, ConfigError
+from ..errors import Misuse
 from ..events import Event, sign_event
 from ..times import format_ms, is_timestamp
-from .options import emit_json, load_key
+from .options import emit_json, load_key, resolve_id
 
 __all__ = ["COMMANDS", "ACTS", "ActSpec", "parse_duration_ms"]
 
@@ -30,19 +30,19 @@ def parse_duration_ms(text: str) -> int:
     try:
         value, unit = float(text[:-1]), units[text[-1]]
     except (KeyError, ValueError, IndexError) as e:
-        raise BadRequest(f"duration {text!r} is not like 90s, 15m, 72h or 7d",
+        raise Misuse(f"duration {text!r} is not like 90s, 15m, 72h or 7d",
                          code="bad_duration") from e
     if not 0 < value < float("inf"):  # also refuses nan
-        raise BadRequest(f"duration {text!r} must be a positive number", code="bad_duration")
+        raise Misuse(f"duration {text!r} must be a positive number", code="bad_duration")
     return int(value * unit)
 
 
 def _closes(kw: dict[str, Any], now_ms: int) -> str | None:
     if kw.get("closes_at") and kw.get("closes_in"):
-        raise BadRequest("give --closes-at or --closes-in, not both", code="bad_option")
+        raise Misuse("give --closes-at or --closes-in, not both", code="bad_option")
     if kw.get("closes_at"):
         if not is_timestamp(kw["closes_at"]):
-            raise BadRequest("--closes-at must be like 2026-11-24T10:00:00.000Z",
+            raise Misuse("--closes-at must be like 2026-11-24T10:00:00.000Z",
                              code="bad_timestamp")
         return kw["closes_at"]
     if kw.get("closes_in"):
@@ -57,7 +57,7 @@ def _proposal_body(kw: dict[str, Any], now_ms: int) -> dict[str, Any]:
         body["closes_at"] = closes
     effects = [e for e in ("appoint", "remove", "admit") if kw.get(e)]
     if len(effects) > 1:
-        raise BadRequest("a proposal carries one effect at most", code="bad_option")
+        raise Misuse("a proposal carries one effect at most", code="bad_option")
     if kw.get("appoint"):
         key, name, chapter = _fields(kw["appoint"], 3, "--appoint KEY:NAME:CHAPTER")
         body["effect"] = {"appoint_connector": {"key": key, "name": name, "chapter": chapter}}
@@ -75,7 +75,7 @@ def _proposal_body(kw: dict[str, Any], now_ms: int) -> dict[str, Any]:
 def _fields(text: str, n: int, usage: str) -> list[str]:
     parts = text.split(":", n - 1)
     if len(parts) != n or not all(parts):
-        raise BadRequest(f"expected {usage}", code="bad_option")
+        raise Misuse(f"expected {usage}", code="bad_option")
     return parts
 
 
@@ -89,7 +89,8 @@ class ActSpec:
 
 
 def _proposal_opt() -> click.Option:
-    return click.Option(["--proposal"], required=True, help="The proposal's event id.")
+    return click.Option(["--proposal"], required=True,
+                        help="The proposal's id (or any unique start of it, 8+ characters).")
 
 
 ACTS: tuple[ActSpec, ...] = (
@@ -137,11 +138,16 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_ID_OPTIONS = ("proposal", "reply_to", "escalated_from")
+
+
 def build_act(spec: ActSpec, kw: dict[str, Any], *, federation: str, chapter: str,
-              created_at: str | None) -> Event:
+              created_at: str | None, lookup: Callable[[str], list[str]] | None) -> Event:
+    """Sign the act; ids given by a prefix are resolved with `lookup` (None: offline)."""
     now = _now_ms()
+    kw = {**kw, **{name: resolve_id(kw[name], lookup) for name in _ID_OPTIONS if kw.get(name)}}
     if created_at is not None and not is_timestamp(created_at):
-        raise BadRequest("--created-at must be like 2026-11-24T10:00:00.000Z",
+        raise Misuse("--created-at must be like 2026-11-24T10:00:00.000Z",
                          code="bad_timestamp")
     key = load_key(kw["key"], kw.get("passphrase_env"))
     return sign_event(federation=federation, type=spec.type, chapter=chapter,
@@ -167,22 +173,44 @@ def _common(with_node: bool) -> list[click.Option]:
             click.Option(["--charter"], type=click.Path(exists=True, dir_okay=False),
                          help="The federation's charter (gives the federation id)."),
             click.Option(["--federation"], help="The federation id, if no charter file is at hand."),
-            click.Option(["--chapter"], required=True, help="The chapter whose node will receive it."),
+            click.Option(["--chapter"], help="The chapter whose node will receive it: a node "
+                                             "takes from people only its own chapter's events."),
+            click.Option(["--node"], metavar="URL",
+                         help="Or sign for this node: its federation and chapter, and ids "
+                              "given by their start looked up there. Nothing is sent."),
         ]
     return opts
 
 
 def _sign_command(spec: ActSpec) -> click.Command:
     def callback(**kw: Any) -> None:
-        if kw.get("charter"):
-            federation = load_charter(kw["charter"]).id
-        elif kw.get("federation"):
-            federation = kw["federation"]
+        lookup = None
+        if kw.get("node"):
+            from ..federation.client import NodeClient
+
+            client = NodeClient(kw["node"])
+            status = client.status()
+            federation, chapter, lookup = status["federation"], status["chapter"], client.ids_with_prefix
+            if kw.get("chapter") not in (None, chapter):
+                raise Misuse(f"{kw['node']} is the {chapter} node: it takes only {chapter}'s "
+                             f"events, not {kw['chapter']}'s", code="bad_option")
         else:
-            raise ConfigError("give --charter FILE or --federation ID", code="bad_option")
-        event = build_act(spec, kw, federation=federation, chapter=kw["chapter"],
-                          created_at=kw.get("created_at"))
+            if kw.get("charter"):
+                federation = load_charter(kw["charter"]).id
+            elif kw.get("federation"):
+                federation = kw["federation"]
+            else:
+                raise Misuse("give --charter FILE or --federation ID (or --node URL)")
+            if not kw.get("chapter"):
+                raise Misuse("give --chapter SLUG: the chapter whose node you will send it "
+                             "to (or --node URL)")
+            chapter = kw["chapter"]
+        event = build_act(spec, kw, federation=federation, chapter=chapter,
+                          created_at=kw.get("created_at"), lookup=lookup)
         click.echo(event.canonical.decode("utf-8"))
+        click.echo(f"signed for the {chapter} node: only it takes this event from a person "
+                   f"(PROTOCOL §6); send it with chapter-node submit FILE --node <{chapter}'s "
+                   "node URL>", err=True)
 
     return click.Command(
         spec.name, callback=callback, params=[*spec.options, *_common(False)],
@@ -198,7 +226,7 @@ def _submit_command(spec: ActSpec) -> click.Command:
         client = NodeClient(kw["node"])
         status = client.status()
         event = build_act(spec, kw, federation=status["federation"], chapter=status["chapter"],
-                          created_at=kw.get("created_at"))
+                          created_at=kw.get("created_at"), lookup=client.ids_with_prefix)
         answer = client.submit(event.canonical)
         if kw.get("as_json"):
             emit_json(answer)
@@ -262,4 +290,45 @@ def verify(file: Any, charter: str | None) -> None:
         raise SystemExit(1)
 
 
-COMMANDS: list[click.Command] = [sign, verify, *(_submit_command(s) for s in ACTS)]
+@click.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--node", required=True, metavar="URL",
+              help="The node of the chapter the event was signed for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the node's JSON answer.")
+def submit(file: Any, node: str, as_json: bool) -> None:
+    """Send an event signed earlier (chapter-node sign ...) to a node ('-' reads stdin).
+
+    A node takes from people only its own chapter's events (PROTOCOL §6): send it to the node
+    of the chapter it was signed for. Sending it twice is harmless (the node says so).
+
+    \b
+    Example:
+      chapter-node sign vote --key marco.key --node http://127.0.0.1:8401 --proposal 5e0c1a2b --choice no > vote.json
+      chapter-node submit vote.json --node http://127.0.0.1:8401
+    """
+    import json
+
+    from ..federation.client import NodeClient
+
+    data = file.read()
+    try:
+        chapter = json.loads(data)["chapter"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise Misuse(f"{file.name} is not a signed event (JSON with a chapter)",
+                     code="not_an_event") from e
+    client = NodeClient(node)
+    status = client.status()
+    if status["chapter"] != chapter:
+        raise Misuse(f"this event was signed for the {chapter} node, and {node} is the "
+                     f"{status['chapter']} node: it takes only its own chapter's events. Send "
+                     f"it to {chapter}'s node, or sign again with --node {node}",
+                     code="not_own_chapter")
+    answer = client.submit(data)
+    if as_json:
+        emit_json(answer)
+    else:
+        click.echo(f"{answer['id']} accepted by {status['chapter']}"
+                   + (" (already held)" if answer.get("duplicate") else ""))
+
+
+COMMANDS: list[click.Command] = [sign, verify, submit, *(_submit_command(s) for s in ACTS)]

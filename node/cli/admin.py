@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..datadir import DataDir, init_data_dir
-from ..errors import BadRequest, NotFound
-from .options import emit_json, json_option, node_or_data_dir, passphrase_option, passphrase_source
+from ..errors import Misuse, NotFound
+from .options import (emit_json, json_option, node_or_data_dir, passphrase_option,
+                      passphrase_source, resolve_id, table)
 
 __all__ = ["COMMANDS"]
 
@@ -126,10 +127,9 @@ def config_show(data_dir: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("key", "value", "source", "meaning")
-    for r in rows:
-        table.add_row(r["key"], json.dumps(r["value"], ensure_ascii=False), r["source"], r["help"])
-    Console().print(table)
+    table(None, ["key", "value", "source", "meaning"],
+          [[r["key"], json.dumps(r["value"], ensure_ascii=False), r["source"], r["help"]]
+           for r in rows])
 
 
 @click.command()
@@ -145,10 +145,9 @@ def status(node: str | None, data_dir: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    console = Console()
-    console.print(f"[bold]{info['chapter']}[/] · federation {info['federation'][:16]}… · "
-                  f"{info['events']} events · now {info['now']}")
-    _peer_table(console, info["peers"])
+    click.echo(f"{info['chapter']} · federation {info['federation'][:16]}… · "
+               f"{info['events']} events · now {info['now']}")
+    _peer_table(info["peers"])
 
 
 def _status(node: str | None, data_dir: str | None) -> dict[str, Any]:
@@ -158,18 +157,16 @@ def _status(node: str | None, data_dir: str | None) -> dict[str, Any]:
         return NodeClient(node).status()
     if data_dir:
         return _open_node(data_dir).status(_now_ms())
-    raise BadRequest("give --node URL or --data-dir DIR", code="bad_option")
+    raise Misuse("give --node URL or --data-dir DIR", code="bad_option")
 
 
-def _peer_table(console: Console, peers: list[dict[str, Any]]) -> None:
-    table = Table("peer", "url", "outbox", "pulled up to", "last push", "last pull", "skew ms",
-                  "failures", "last error")
-    for p in peers:
-        table.add_row(p["slug"], p["url"] or "-", str(p["outbox"]), str(p["pull_checkpoint"]),
-                      p["last_push"] or "-", p["last_pull"] or "-",
-                      "-" if p["clock_skew_ms"] is None else str(p["clock_skew_ms"]),
-                      str(p["failures"]), (p["last_error"] or "")[:60])
-    console.print(table)
+def _peer_table(peers: list[dict[str, Any]]) -> None:
+    table("peers", ["peer", "url", "outbox", "pulled up to", "last push", "last pull",
+                    "skew ms", "failures", "last error"],
+          [[p["slug"], p["url"] or "-", str(p["outbox"]), str(p["pull_checkpoint"]),
+            p["last_push"] or "-", p["last_pull"] or "-",
+            "-" if p["clock_skew_ms"] is None else str(p["clock_skew_ms"]),
+            str(p["failures"]), (p["last_error"] or "")[:60]] for p in peers])
 
 
 @click.command()
@@ -185,7 +182,7 @@ def peers(node: str | None, data_dir: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(info["peers"])
     else:
-        _peer_table(Console(), info["peers"])
+        _peer_table(info["peers"])
 
 
 @click.group()
@@ -248,10 +245,9 @@ def member_list(data_dir: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("key", "name", "contact", "active")
-    for r in rows:
-        table.add_row(r["key"], r["name"], r["contact"] or "", "yes" if r["active"] else "no")
-    Console().print(table)
+    table(None, ["key", "name", "contact", "active"],
+          [[r["key"], r["name"], r["contact"] or "", "yes" if r["active"] else "no"]
+           for r in rows])
 
 
 @click.group()
@@ -294,10 +290,8 @@ def decision_list(data_dir: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "title", "shared as")
-    for r in rows:
-        table.add_row(str(r["id"]), r["title"], r["shared_event"] or "-")
-    Console().print(table)
+    table(None, ["id", "title", "shared as"],
+          [[str(r["id"]), r["title"], r["shared_event"] or "-"] for r in rows])
 
 
 @decision.command("share")
@@ -412,61 +406,139 @@ def restore_command(data_dir: str, source: str) -> None:
 @click.argument("event_id")
 @node_or_data_dir
 def show(event_id: str, node: str | None, data_dir: str | None, as_json: bool) -> None:
-    """Show a proposal (state, tally, trace, seals) or any other event by its id.
+    """Show a proposal — its text, discussion, vetoes with their reasons, endorsements, result,
+    seals and vote trace — or any other event, by its id or a unique start of it (8+ hex).
 
     \b
     Example:
-      chapter-node show 5e0c...a1 --node http://127.0.0.1:8400
+      chapter-node show 5e0c1a2b --node http://127.0.0.1:8400
     """
+    from .. import activity
+    from ..federation.api import node_info
+
     if node:
         from ..federation.client import NodeClient
 
-        report = NodeClient(node).proposal(event_id)
+        client = NodeClient(node)
+        eid = resolve_id(event_id, client.ids_with_prefix)
+        event = client.event(eid)
+        if event["type"] != "proposal":
+            emit_json(event)
+            return
+        report, act = client.proposal(eid), client.activity(eid)
+        names = client._call("GET", "/api/v1/node?connectors=true")["connectors"]
     elif data_dir:
         local = _open_node(data_dir)
-        event = local.store.get(event_id)
-        if event is None:
-            raise NotFound(f"no event {event_id} on this node")
-        if event.type != "proposal":
-            click.echo(event.canonical.decode())
+        eid = resolve_id(event_id, local.store.ids_with_prefix)
+        held = local.store.get(eid)
+        if held is None:
+            raise NotFound(f"no event {eid} on this node")
+        if held.type != "proposal":
+            emit_json(held.to_json())
             return
-        report = local.proposal_report(event_id, _now_ms())
+        now = _now_ms()
+        report = local.proposal_report(eid, now)
+        act = activity.activity(local.store.events_of(proposal=eid, types=activity.ACTIVITY_TYPES),
+                                local.registry(now))
+        names = node_info(local, now)["connectors"]
     else:
-        raise BadRequest("give --node URL or --data-dir DIR", code="bad_option")
+        raise Misuse("give --node URL or --data-dir DIR", code="bad_option")
     if as_json:
-        emit_json(report)
+        emit_json({**report, "activity": act})
     else:
-        print_report(Console(), report)
+        people = {c["key"]: {"role": "connector", "name": c["name"], "chapter": c["chapter"],
+                             "short": c["key"][:8]} for c in names}
+        people.update(act["people"])
+        print_report(report, act, people)
 
 
-def print_report(console: Console, report: dict[str, Any]) -> None:
+def _who(people: dict[str, Any], key: str) -> str:
+    """A name from the registry beside the short key; a member by chapter and key only."""
+    p = people.get(key)
+    if p is None:
+        return key[:8]
+    if p["role"] == "connector":
+        return f"{p['name']} ({p['chapter']}, {key[:8]})"
+    if p["role"] == "member":
+        return f"member of {p['chapter']} ({key[:8]})"
+    if p["role"] == "node":
+        return f"the {p['chapter']} node"
+    return key[:8]
+
+
+def _state_line(report: dict[str, Any]) -> str:
+    """Never reads as decided while the result can still change (PROTOCOL §6)."""
+    body, tally, state = report["proposal"]["body"], report["tally"], report["state"]
+    outcome = tally["outcome"].replace("_", " ")
+    if body["kind"] == "action":
+        return (f"green light: {tally['endorsements']} Connectors agree" if state == "adopted"
+                else f"waiting for endorsements: {tally['endorsements']} so far")
+    if state == "open":
+        return f"open until {body['closes_at']} — provisional, as it stands now: {outcome}"
+    if state == "closed":
+        missing = ", ".join(report["missing_seals"]) or "none"
+        return (f"closed {body['closes_at']} — provisional: {outcome} if nothing changes; "
+                f"not final until every chapter's seal is in (missing: {missing})")
+    if state == "amended":
+        return (f"final (amended): {outcome}; the earlier final tally_hash was "
+                f"{report['amended']['from']}")
+    return f"final: {outcome}"
+
+
+def print_report(report: dict[str, Any], act: dict[str, Any], people: dict[str, Any]) -> None:
+    from .. import activity
+
     p = report["proposal"]
+    body = p["body"]
+    click.echo(f"{body['title']}")
+    click.echo(f"{body['kind']} proposal {report['id']}")
+    click.echo(f"proposed by {_who(people, p['author'])} through the {p['chapter']} node, "
+               f"{p['created_at']}")
+    click.echo(_state_line(report))
+    if body.get("text"):
+        click.echo("")
+        click.echo(body["text"])
+    if body.get("effect"):
+        click.echo(f"if adopted: {json.dumps(body['effect'], ensure_ascii=False)}")
+    stand = activity.positions(act["acts"])
+    click.echo("")
     tally = report["tally"]
-    console.print(f"[bold]{p['body']['title']}[/]  ({p['body']['kind']}, {report['state']}, "
-                  f"{'final' if report['final'] else 'provisional'})")
-    console.print(f"id {report['id']} · by {p['author'][:10]}… in {p['chapter']} · "
-                  f"closes {p['body'].get('closes_at', '-')}")
-    table = Table(*[k for k in tally if k not in ("proposal",)])
-    table.add_row(*[str(v) for k, v in tally.items() if k != "proposal"])
-    console.print(table)
-    console.print(f"tally_hash {report['tally_hash']}")
+    table("tally", [k for k in tally if k != "proposal"],
+          [[str(v) for k, v in tally.items() if k != "proposal"]])
+    click.echo(f"tally_hash {report['tally_hash']}")
+    if body["kind"] != "vote":
+        for title, rows in (("standing vetoes", stand["vetoes"]), ("withdrawn vetoes", stand["withdrawn"])):
+            if rows:
+                click.echo(f"\n{title}:")
+                for v in rows:
+                    click.echo(f"  {_who(people, v['author'])}, {v['created_at']}: {v['body']['reason']}")
+        click.echo("\nendorsements: " + (", ".join(_who(people, e["author"])
+                                                   for e in stand["endorsements"]) or "none"))
+    click.echo(f"\ndiscussion ({len(act['comments'])} comments):")
+    from ..web.views import thread
+
+    def comments(nodes: list[Any], depth: int) -> None:
+        for c in nodes:
+            line = c.line
+            pad = "  " * (depth + 1)
+            click.echo(f"{pad}{_who(people, line['author'])}, {line['created_at']} [{line['id'][:8]}]")
+            for text_line in line["body"]["text"].splitlines() or [""]:
+                click.echo(f"{pad}  {text_line}")
+            comments(c.replies, depth + 1)
+
+    comments(thread(act["comments"]), 0)
     if report.get("seals"):
-        seals = Table("chapter", "acts", "acts_root", "agrees")
-        for s in report["seals"]:
-            seals.add_row(s["chapter"], str(s["acts_count"]), s["acts_root"][:16] + "…",
-                          "yes" if s["agrees"] else "no")
-        console.print(seals)
-    if report.get("missing_seals"):
-        console.print("missing seals: " + ", ".join(report["missing_seals"]))
-    if report.get("amended"):
-        console.print(f"[yellow]amended[/]: earlier final hash {report['amended']['from']}")
+        table("seals", ["chapter", "acts", "acts_root", "agrees with final"],
+              [[s["chapter"], str(s["acts_count"]), s["acts_root"][:16] + "…",
+                {True: "yes", False: "no", None: "-"}[s["agrees"]]] for s in report["seals"]])
+    if report.get("missing_seals") and report["state"] != "open":
+        click.echo("missing seals: " + ", ".join(report["missing_seals"]))
     if report.get("trace"):
-        trace = Table("Connector", "counted as", "how", "path")
-        for line in report["trace"]:
-            path = " → ".join(k[:8] + "…" for k in line["path"]) + (" …" if line["truncated"] else "")
-            trace.add_row(line["connector"][:10] + "…", (line["counted_as"] or "not_cast").replace("_", " "),
-                          line["reason"].replace("_", " "), path)
-        console.print(trace)
+        table("where each Connector's vote went", ["Connector", "counted as", "how", "path"],
+              [[_who(people, t["connector"]), (t["counted_as"] or "not_cast").replace("_", " "),
+                t["reason"].replace("_", " "),
+                " → ".join(_who(people, k) for k in t["path"]) + (" …" if t["truncated"] else "")]
+               for t in report["trace"]])
 
 
 COMMANDS = [init, run, config, status, peers, member, decision, export, show, backup_command,

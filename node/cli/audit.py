@@ -10,13 +10,11 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ..audit import proposals_report, read_export, tally_report
-from ..errors import BadRequest
+from ..errors import Misuse
 from ..times import is_timestamp, parse_ms
-from .options import emit_json, json_option
+from .options import emit_json, json_option, resolve_id, table
 
 __all__ = ["tally_command", "proposals_command", "COMMANDS"]
 
@@ -25,7 +23,7 @@ def _now_ms(now: str | None) -> int:
     if now is None:
         return time.time_ns() // 1_000_000
     if not is_timestamp(now):
-        raise BadRequest("--now must be like 2026-11-24T10:00:00.000Z", code="bad_timestamp")
+        raise Misuse("--now must be like 2026-11-24T10:00:00.000Z", code="bad_timestamp")
     return parse_ms(now)
 
 
@@ -42,7 +40,7 @@ _now_option = click.option(
 @click.command("tally")
 @_events_option
 @click.option("--proposal", "proposal_id", required=True, metavar="ID",
-              help="The proposal's event id (64 hex characters).")
+              help="The proposal's id, or any unique start of it (8+ hex characters).")
 @click.option("--trace", is_flag=True,
               help="Also show where each Connector's weight went (votes), the counted acts, "
                    "and how each seal was judged.")
@@ -61,7 +59,9 @@ def tally_command(events_file: Path, proposal_id: str, trace: bool, now: str | N
           --proposal 5c0f9d2ab3e14c7e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a --trace
     """
     export = read_export(events_file)
-    emit_json(tally_report(export, proposal_id.strip().lower(), _now_ms(now), trace=trace))
+    pid = resolve_id(proposal_id, lambda prefix: sorted(
+        e.id for e in export.events if e.id.startswith(prefix) and e.type == "proposal"))
+    emit_json(tally_report(export, pid, _now_ms(now), trace=trace))
 
 
 @click.command("proposals")
@@ -82,7 +82,7 @@ def proposals_command(events_file: Path | None, node: str | None, as_json: bool,
       chapter-node proposals --node http://127.0.0.1:8400
     """
     if (events_file is None) == (node is None):
-        raise BadRequest("give either --events FILE or --node URL", code="bad_option")
+        raise Misuse("give either --events FILE or --node URL", code="bad_option")
     if node is not None:
         from ..federation.client import NodeClient
 
@@ -92,13 +92,10 @@ def proposals_command(events_file: Path | None, node: str | None, as_json: bool,
     if as_json:
         emit_json(rows)
         return
-    table = Table(title=f"{len(rows)} proposal(s)")
-    for column in ("id", "kind", "title", "state", "outcome"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        outcome = row["outcome"] + ("  ⚠ " + "; ".join(row["problems"]) if row["problems"] else "")
-        table.add_row(row["id"][:12], row["kind"], row["title"], row["state"], outcome)
-    Console(soft_wrap=False).print(table)
+    table(f"{len(rows)} proposal(s)", ["id", "kind", "title", "state", "outcome"],
+          [[row["id"][:12], row["kind"], row["title"], row["state"],
+            row["outcome"] + ("  ⚠ " + "; ".join(row["problems"]) if row["problems"] else "")]
+           for row in rows])
 
 
 COMMANDS = (tally_command, proposals_command)

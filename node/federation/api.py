@@ -9,6 +9,7 @@ transport).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -40,6 +41,7 @@ MAX_BATCH_BYTES = endpoints.MAX_BATCH_BYTES
 MAX_BATCH_LINES = endpoints.MAX_BATCH_LINES
 
 routes = web.RouteTableDef()
+_PREFIX = re.compile(r"[0-9a-f]{8,64}")
 
 
 def _now_ms(request: web.Request) -> int:
@@ -68,6 +70,16 @@ async def submit_event(request: web.Request) -> web.Response:
     fresh = outcome.status == "stored"
     return _json({"id": outcome.id, **({} if fresh else {"duplicate": True})},
                  status=201 if fresh else 200)
+
+
+@routes.get("/api/v1/events")
+async def find_events(request: web.Request) -> web.Response:
+    """`?prefix=HEX` (8 to 64 hex characters): the ids of held events that start with it (at
+    most 10), so a person can name an event by the start of its id."""
+    prefix = request.query.get("prefix", "")
+    if not _PREFIX.fullmatch(prefix):
+        raise BadRequest("prefix must be 8 to 64 lowercase hex characters", code="bad_query")
+    return _json({"ids": request.app[NODE].store.ids_with_prefix(prefix)})
 
 
 @routes.get("/api/v1/events/{id}")

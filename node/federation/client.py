@@ -42,5 +42,14 @@ class NodeClient:
     def proposal(self, proposal_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/v1/proposals/{proposal_id}")
 
+    def ids_with_prefix(self, prefix: str) -> list[str]:
+        return self._call("GET", f"/api/v1/events?prefix={prefix}")["ids"]
+
+    def activity(self, proposal_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/proposals/{proposal_id}/activity")
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/events/{event_id}")
+
     def proposals(self) -> list[dict[str, Any]]:
         return self._call("GET", "/api/v1/proposals")["proposals"]
