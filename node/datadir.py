@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 
@@ -68,24 +69,32 @@ class DataDir:
 
 
 def init_data_dir(path: str | Path, charter_file: str | Path, chapter: str,
-                  node_key_file: str | Path, passphrase=lambda: None) -> DataDir:
-    """Create a node: check the charter names this chapter with this node key, then lay out DIR."""
+                  node_key_file: str | Path, passphrase=lambda: None,
+                  history: Any = None, now_ms: int | None = None) -> DataDir:
+    """Create a node: check the charter names this chapter with this node key (or that
+    `history`, a verified export, admitted it since: node.joining), then lay out DIR and store
+    that history."""
     charter = load_charter(charter_file)
     check_key_permissions(node_key_file)
     key = read_key_file(node_key_file, passphrase)
     from .keys import public_key
 
-    entry = next((c for c in charter.chapters if c.slug == chapter), None)
-    if entry is None:
-        raise ConfigError(
-            f"the charter has no chapter {chapter!r} (it has: "
-            f"{', '.join(c.slug for c in charter.chapters)}); a chapter admitted later is "
-            "initialised the same way once its admit_chapter proposal is adopted",
-            code="unknown_chapter")
-    if entry.key != public_key(key):
-        raise ConfigError(
-            f"the charter gives chapter {chapter!r} node key {entry.key}, but {node_key_file} "
-            f"holds {public_key(key)}", code="wrong_node_key")
+    if history is not None:
+        from .joining import admitted_by
+
+        admitted_by(charter, history, chapter, public_key(key), now_ms or 0)
+    else:
+        entry = next((c for c in charter.chapters if c.slug == chapter), None)
+        if entry is None:
+            raise ConfigError(
+                f"the charter has no chapter {chapter!r} (it has: "
+                f"{', '.join(c.slug for c in charter.chapters)}); a chapter admitted later by "
+                "an adopted proposal: init with --peer URL (any chapter's node), which reads "
+                "the history that admitted it", code="unknown_chapter")
+        if entry.key != public_key(key):
+            raise ConfigError(
+                f"the charter gives chapter {chapter!r} node key {entry.key}, but "
+                f"{node_key_file} holds {public_key(key)}", code="wrong_node_key")
     d = DataDir(Path(path))
     if d.db_path.exists():
         raise ConfigError(f"{d.path} already holds a node", code="already_initialised")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..charter import load_charter
 from ..datadir import DataDir, init_data_dir
 from ..errors import Misuse, NotFound
 from .options import (emit_json, json_option, node_or_data_dir, passphrase_option,
@@ -44,21 +46,52 @@ def _open_node(data_dir: str, passphrase_env: str | None = None):
 @click.option("--chapter", required=True, help="This node's chapter slug, as the charter names it.")
 @click.option("--node-key", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The chapter's node key file (from `chapter-node keygen`).")
+@click.option("--peer", metavar="URL",
+              help="A chapter admitted after the founding: any chapter's node, whose history "
+                   "(checked here) proves the admission; the new node starts with it.")
+@click.option("--history", type=click.Path(exists=True, dir_okay=False),
+              help="Or that history as an export file (chapter-node export).")
 @passphrase_option
-def init(data_dir: str, charter: str, chapter: str, node_key: str,
-         passphrase_env: str | None) -> None:
+def init(data_dir: str, charter: str, chapter: str, node_key: str, peer: str | None,
+         history: str | None, passphrase_env: str | None) -> None:
     """Create a node for CHAPTER in DATA_DIR.
 
-    Checks that the charter names this chapter with this node key, then lays out the data
-    directory (charter, key, store).
+    Checks that the charter names this chapter with this node key — or, for a chapter
+    admitted later by an adopted admit_chapter proposal, that the federation's history
+    (--peer or --history) does — then lays out the data directory (charter, key, store).
 
     \b
     Example:
       chapter-node init --data-dir /var/lib/chapter-node --charter charter.json \\
           --chapter paris --node-key paris-node.key
+      chapter-node init --data-dir /var/lib/chapter-node --charter charter.json \\
+          --chapter lisbon --node-key lisbon-node.key --peer https://paris.example.org
     """
-    d = init_data_dir(data_dir, charter, chapter, node_key, passphrase_source(passphrase_env))
-    click.echo(f"initialised {chapter} in {d.path}")
+    if peer is None and history is None:
+        d = init_data_dir(data_dir, charter, chapter, node_key, passphrase_source(passphrase_env))
+        click.echo(f"initialised {chapter} in {d.path}")
+        return
+    from ..joining import admitted_by, history_lines, read_history
+    from ..keys import public_key, read_key_file
+
+    export, path, temporary = read_history(peer, history)
+    try:
+        now = _now_ms()
+        ask = passphrase_source(passphrase_env)
+        proposal = admitted_by(load_charter(charter), export, chapter,
+                               public_key(read_key_file(node_key, ask)), now)
+        d = init_data_dir(data_dir, charter, chapter, node_key, ask, history=export, now_ms=now)
+        node = _open_node(data_dir, passphrase_env)
+        stored = 0
+        for batch in history_lines(path):
+            stored += sum(o.status == "stored" for o in node.receive(batch, origin="history",
+                                                                     now_ms=now))
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    how = f"admitted by proposal {proposal.id}" if proposal else "named by the charter"
+    click.echo(f"initialised {chapter} in {d.path}: {how}; {stored} events of history stored. "
+               "Start it with chapter-node run: it syncs with every chapter from there.")
 
 
 @click.command()

@@ -165,6 +165,26 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return await serve_stream(request, request.app[NODE], request.app[BROADCAST])
 
 
+@routes.get("/api/v1/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    """The federation log as `chapter-node export` writes it (PROTOCOL §7): public, as every
+    event is; a chapter admitted later starts from it (`init --peer`)."""
+    node = request.app[NODE]
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    response.enable_compression()
+    await response.prepare(request)
+    chunk: list[bytes] = []
+    for line in node.export_lines(_now_ms(request)):
+        chunk.append(line)
+        if len(chunk) >= 1000:
+            await response.write(b"\n".join(chunk) + b"\n")
+            chunk = []
+    if chunk:
+        await response.write(b"\n".join(chunk) + b"\n")
+    await response.write_eof()
+    return response
+
+
 @routes.get("/api/v1/status")
 async def status(request: web.Request) -> web.Response:
     return _json(request.app[NODE].status(_now_ms(request)))
