@@ -167,6 +167,8 @@ def _common(with_node: bool) -> list[click.Option]:
             click.Option(["--node"], required=True, metavar="URL",
                          help="Any chapter node, e.g. https://paris.example.org"),
             click.Option(["--json", "as_json"], is_flag=True, help="Print the node's JSON answer."),
+            click.Option(["--quiet", "-q"], is_flag=True,
+                         help="Print only the event's id (for scripts: ID=$(chapter-node ...))."),
         ]
     else:
         opts += [
@@ -230,6 +232,8 @@ def _submit_command(spec: ActSpec) -> click.Command:
         answer = client.submit(event.canonical)
         if kw.get("as_json"):
             emit_json(answer)
+        elif kw.get("quiet"):
+            click.echo(answer["id"])
         else:
             click.echo(f"{spec.type} {answer['id']} accepted by {status['chapter']}"
                        + (" (already held)" if answer.get("duplicate") else ""))
