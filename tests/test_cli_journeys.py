@@ -181,3 +181,14 @@ def test_an_id_is_named_by_any_unique_start() -> None:
         resolve_id("ffffffff", lookup)
     with pytest.raises(Misuse):
         resolve_id("ab12cd34", None)  # offline: the whole id
+
+
+def test_what_cannot_be_signed_is_said_by_its_option_not_a_schema_path(founded) -> None:
+    d, _, _ = founded
+    args = ["sign", "veto", "--key", "marco.key", "--charter", "charter.json", "--chapter", "rome",
+            "--proposal", "a" * 64]
+    empty = cn(*args, "--reason", "   ", cwd=d, ok=False)
+    assert empty.returncode == 2 and "--reason must say something" in empty.stderr
+    long = cn(*args, "--reason", "x" * 70_000, cwd=d, ok=False)
+    assert long.returncode == 2 and "--reason is too long" in long.stderr
+    assert "$." not in empty.stderr + long.stderr and len(long.stderr) < 300

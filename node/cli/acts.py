@@ -8,6 +8,7 @@ disagree about what an act contains.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import click
 
 from ..charter import load_charter
-from ..errors import Misuse
+from ..errors import InvalidEvent, Misuse
 from ..events import Event, sign_event
 from ..times import format_ms, is_timestamp
 from .options import emit_json, load_key, resolve_id
@@ -150,9 +151,26 @@ def build_act(spec: ActSpec, kw: dict[str, Any], *, federation: str, chapter: st
         raise Misuse("--created-at must be like 2026-11-24T10:00:00.000Z",
                          code="bad_timestamp")
     key = load_key(kw["key"], kw.get("passphrase_env"))
-    return sign_event(federation=federation, type=spec.type, chapter=chapter,
-                      created_at=created_at or format_ms(now), body=spec.body(kw, now),
-                      signing_key=key)
+    try:
+        return sign_event(federation=federation, type=spec.type, chapter=chapter,
+                          created_at=created_at or format_ms(now), body=spec.body(kw, now),
+                          signing_key=key)
+    except InvalidEvent as e:
+        raise Misuse(_in_words(e, spec), code=e.code) from e
+
+
+def _in_words(error: InvalidEvent, spec: ActSpec) -> str:
+    """What the person typed that cannot be signed, by its option, without the schema's path
+    or the whole text echoed back."""
+    field = re.search(r"\$\.body\.(\w+)", error.message)
+    if field is None:
+        return f"this {spec.name} cannot be signed: {error.message[:200]}"
+    option = "--" + field.group(1).replace("_", "-")
+    if "too long" in error.message:
+        return f"{option} is too long: a text has at most 60,000 characters, a title 300"
+    if "non-empty" in error.message or r"\S'" in error.message:  # minLength, pattern \S
+        return f"{option} must say something (it is empty or only spaces)"
+    return f"{option} is not acceptable here: {error.message.split(': ', 1)[-1][:160]}"
 
 
 def _common(with_node: bool) -> list[click.Option]:
