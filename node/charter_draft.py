@@ -19,7 +19,7 @@ from .errors import ConfigError, InvalidEvent
 from .events import decode_key
 from .schema import SchemaViolation, validate
 
-__all__ = ["RULE_DEFAULTS", "new_draft", "parse_rule", "add_chapter", "add_connector",
+__all__ = ["RULE_DEFAULTS", "new_draft", "parse_rule", "check_url", "add_chapter", "add_connector",
            "check_draft", "draft_problems"]
 
 _DEFAULTS = Rules()
@@ -69,6 +69,13 @@ def new_draft(name: str, created_at: str, rules: dict[str, int | float]) -> dict
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _URL = re.compile(r"https?://[^\s/?#]+(?:/\S*)?")
+
+
+def check_url(url: str) -> None:
+    """A node's address as the protocol takes it (schemas/defs.json `url`), said in words."""
+    if not _URL.fullmatch(url) or len(url) > 2048:
+        raise ConfigError(f"{url!r} is not a node address: give its https:// URL, e.g. "
+                          "https://paris.example.org", code="bad_url")
 
 
 def add_chapter(doc: dict[str, Any], slug: str, key: str, url: str) -> dict[str, Any]:

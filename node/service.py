@@ -757,14 +757,21 @@ class ChapterNode:
 
     # --- local (chapter-scope) ------------------------------------------------------------
 
-    def _vouch(self, person: str, active: bool, now_ms: int) -> Event:
-        event = sign_event(federation=self.charter.id, type="member", chapter=self.chapter,
-                           created_at=format_ms(now_ms), body={"key": person, "active": active},
-                           signing_key=self.node_key)
+    def _as_node(self, type_: str, body: dict[str, Any], now_ms: int) -> Event:
+        """Sign `type_` with this chapter's node key, admit and store it: it goes to every peer."""
+        event = sign_event(federation=self.charter.id, type=type_, chapter=self.chapter,
+                           created_at=format_ms(now_ms), body=body, signing_key=self.node_key)
         self._admit(event, {}, now_ms, from_peer=False)
         if self.store.insert_events([event], origin="self", received_ms=now_ms)[0]:
             self._stored([event], "self")
         return event
+
+    def _vouch(self, person: str, active: bool, now_ms: int) -> Event:
+        return self._as_node("member", {"key": person, "active": active}, now_ms)
+
+    def move(self, url: str, now_ms: int) -> Event:
+        """PROTOCOL §4 `chapter_url`: this chapter's node answers at `url` from now on."""
+        return self._as_node("chapter_url", {"url": url}, now_ms)
 
     def member_add(self, person: str, name: str, contact: str, now_ms: int) -> Event:
         decode_key(person, what="member key")

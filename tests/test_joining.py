@@ -104,3 +104,33 @@ def test_a_chapter_admitted_by_vote_inits_from_a_peer_and_joins(tmp_path) -> Non
             os.killpg(lisbon.pid, signal.SIGTERM)
             lisbon.wait(10)
         fed.stop_all()
+
+
+def test_a_chapter_that_moves_tells_everyone_and_stays_in_sync(tmp_path) -> None:
+    fed = LocalFederation(tmp_path, ["paris", "rome"], [AMELIE, MARCO], RULES,
+                          pull_interval=0.3, anti_entropy_interval=2)
+    fed.setup()
+    fed.start_all()
+    try:
+        paris = fed.nodes["paris"]
+        fed.stop_all()
+        new_port = free_port()
+        moved = subprocess.run([sys.executable, "-m", "node", "move", "--data-dir",
+                                str(paris.data_dir), "--url", f"http://127.0.0.1:{new_port}"],
+                               capture_output=True, text=True)
+        assert moved.returncode == 0, moved.stderr
+        bad = subprocess.run([sys.executable, "-m", "node", "move", "--data-dir",
+                              str(paris.data_dir), "--url", "paris.example.org"],
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and "not a node address" in bad.stderr
+        paris.port = paris.url_port = new_port
+        fed.start_all()
+        url = f"http://127.0.0.1:{new_port}"
+        wait_until(lambda: {p["slug"]: p["url"] for p in
+                            fed.nodes["rome"].get("/api/v1/status")["peers"]}["paris"] == url, 20)
+        status, _, event = fed.act(MARCO, "rome", "proposal", {
+            "title": "Welcome to the new address", "text": "", "kind": "action"})
+        assert status == 201
+        wait_until(lambda: paris.get(f"/api/v1/proposals/{event.id}"), 20)
+    finally:
+        fed.stop_all()

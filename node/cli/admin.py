@@ -283,6 +283,27 @@ def member_list(data_dir: str, as_json: bool) -> None:
            for r in rows])
 
 
+@click.command()
+@data_dir_option
+@click.option("--url", required=True, help="The node's new public address, e.g. https://paris.example.org")
+@passphrase_option
+def move(data_dir: str, url: str, passphrase_env: str | None) -> None:
+    """Tell every chapter this node now answers at URL (a `chapter_url` event, signed with the
+    node key). Serve the new address first: peers switch to it as the event reaches them.
+
+    \b
+    Example:
+      chapter-node move --data-dir /var/lib/chapter-node --url https://paris.ouishare.net
+    """
+    from ..charter_draft import check_url
+
+    check_url(url)
+    node = _open_node(data_dir, passphrase_env)
+    event = node.move(url, _now_ms())
+    click.echo(f"{node.chapter} now answers at {url} ({event.id}); set public_url to it too "
+               "(chapter-node config) if it is set")
+
+
 @click.group()
 def decision() -> None:
     """Record this chapter's own decisions (they stay on this node) and share one for feedback.
@@ -574,5 +595,5 @@ def print_report(report: dict[str, Any], act: dict[str, Any], people: dict[str, 
                for t in report["trace"]])
 
 
-COMMANDS = [init, run, config, status, peers, member, decision, export, show, backup_command,
+COMMANDS = [init, run, config, status, peers, member, move, decision, export, show, backup_command,
             restore_command, doctor]

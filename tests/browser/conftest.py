@@ -2,7 +2,7 @@
 
 The browser is the system's (`/usr/bin/chromium`, or `$CHROMIUM`), never one Playwright
 downloads. Without it these tests are skipped with one line saying why — unless
-`CHAPTER_NODE_REQUIRE_BROWSER=1` (set by .ci/run, which installs Chromium), where its absence
+`REQUIRE_BROWSER=1` (set by .ci/run, which installs Chromium), where its absence
 is a failure. Screenshots go to `$SCREENSHOTS` (default `screenshots/`), kept by CI.
 """
 
@@ -49,7 +49,7 @@ def chromium_path() -> str | None:
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("CHAPTER_NODE_REQUIRE_BROWSER") == "1":
+    if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(f"browser tests required but {reason}", pytrace=False)
     pytest.skip(f"browser tests skipped: {reason} (apt-get install chromium; .ci/run does)")
 
