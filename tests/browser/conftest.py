@@ -54,8 +54,10 @@ def _missing(reason: str) -> None:
     pytest.skip(f"browser tests skipped: {reason} (apt-get install chromium; .ci/run does)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running on this thread while it
+    is open, and the other test modules call asyncio.run()."""
     path = chromium_path()
     if path is None:
         _missing("Chromium is not installed")
