@@ -104,6 +104,12 @@ def test_a_delegation_made_in_one_browser_moves_weight_counted_on_another_node(
     wait_until(jonas_row, timeout=15)
     report = fed.nodes["rome"].get(f"/api/v1/proposals/{pid}")
     assert report["tally"]["yes"] == 2
+    # his delegations page says where his weight went on this vote
+    jonas.goto(fed.nodes["paris"].url + "/delegations")
+    row = jonas.locator(f'tr[data-proposal="{pid}"]')
+    wait_until(lambda: "Lucía" in row.locator('[data-role="ends"]').inner_text())
+    assert "Lucía" in row.locator('[data-role="delegation"]').inner_text()
+    assert "not delegated" in jonas.locator('[data-role="current"]').inner_text()
 
     # the CLI verifies what the browser signed
     event_id = receipt.rsplit("/", 1)[1]

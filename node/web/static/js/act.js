@@ -329,8 +329,10 @@ async function delegationsPage(box) {
       ? current.dataset.to + ' ' + label(person.delegation.body.to) : current.dataset.none;
     for (const row of box.querySelectorAll('tr[data-proposal]')) {
       const d = person.delegations[row.dataset.proposal];
+      const everyVote = person.delegation && person.delegation.body.to;
       row.querySelector('[data-role="delegation"]').textContent = d
-        ? (d.body.to ? label(d.body.to) : words.revoked) : words.global;
+        ? (d.body.to ? label(d.body.to) : words.revoked)
+        : (everyVote ? words.global + ': ' + label(everyVote) : words.none);
       try {
         const report = await getJSON('/api/v1/proposals/' + row.dataset.proposal);
         const mine = (report.trace || []).find((x) => x.connector === me.record.public);
