@@ -30,6 +30,7 @@ from .federation.stream import Broadcast
 from .federation.sync import Federation, SyncSettings
 from .ingest import ClientGroups
 from .logs import REQUEST_ID, new_request_id, setup_logging
+from .mail import smtp_settings
 from .metrics import NodeMetrics
 from .service import ChapterNode, wall_clock_ms
 from .web import setup_web
@@ -90,6 +91,7 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
     # replay window (only requests of the very second of the restart stay replayable).
     app[NONCES] = NonceCache(not_before=node.clock() / 1000 - 1)
     app[PUBLIC_URL] = config.public_url or node.own_url()
+    mail = smtp_settings(config)  # checked now: a node with half a mail setup does not start
     app.add_routes(routes)
     setup_web(app)
 
@@ -98,7 +100,8 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
         federation = Federation(node, PeerClient(session, bytes(node.node_key),
                                                  timeout_s=config.request_timeout,
                                                  clock=lambda: node.clock() / 1000),
-                                sync_settings(config), metrics=metrics, webhooks=config.webhooks)
+                                sync_settings(config), metrics=metrics, webhooks=config.webhooks,
+                                mail=mail, public_url=app[PUBLIC_URL])
         app[FEDERATION] = federation
         if sync_enabled:
             await federation.start()

@@ -18,7 +18,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config", "Webhook", "SETTINGS", "load_config", "ENV_PREFIX", "WEBHOOK_EVENTS"]
+__all__ = ["Config", "Webhook", "SETTINGS", "SECRET_SETTINGS", "load_config", "ENV_PREFIX",
+           "WEBHOOK_EVENTS"]
 
 ENV_PREFIX = "CHAPTER_NODE_"
 WEBHOOK_EVENTS = ("proposal_opened", "closing_soon", "green_light", "veto_filed",
@@ -46,6 +47,10 @@ class Config:
     peers: int | str = "all"  # "all" registered chapters, or k of them (a random k-out graph)
     webhooks: tuple[Webhook, ...] = field(default_factory=tuple)
     clock_skew_ms: int = 0  # testing only: real nodes with skewed clocks (hardening campaign 8)
+    smtp_url: str | None = None  # where the chapter's email goes out (node/mail.py)
+    smtp_from: str | None = None
+    smtp_password: str | None = None  # a secret: from the environment or smtp_password_file
+    smtp_password_file: str | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -134,6 +139,48 @@ def _webhooks(value: Any) -> tuple[Webhook, ...]:
     return tuple(hooks)
 
 
+def _smtp_url(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    from urllib.parse import urlsplit
+
+    text = str(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("smtp", "smtp+starttls", "smtps") or not parts.hostname:
+        raise ValueError("must be smtp+starttls://[user@]host[:port] (or smtps://, or smtp:// "
+                         "for a server on this machine)")
+    try:
+        parts.port
+    except ValueError as e:
+        raise ValueError("has a port that is not a number") from e
+    return text
+
+
+def _address(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if "@" not in text or any(c in text for c in "\r\n"):
+        raise ValueError('must be an address, e.g. "OuiShare Paris <paris@ouishare.net>"')
+    return text
+
+
+def _secret(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if any(c in str(value) for c in "\r\n"):
+        raise ValueError("must be one line")
+    return str(value)
+
+
+def _file(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not os.path.isabs(str(value)):
+        raise ValueError("must be an absolute path, e.g. /etc/chapter-node/smtp-password")
+    return str(value)
+
+
 SETTINGS: dict[str, Setting] = {
     "listen": Setting(_listen, "address to serve on, HOST:PORT (put TLS in front)"),
     "public_url": Setting(_url, "the URL peers use for this node (default: the registry's)"),
@@ -149,7 +196,15 @@ SETTINGS: dict[str, Setting] = {
     "webhooks": Setting(_webhooks, "targets told of decisions: [[webhooks]] url, secret, events"),
     "clock_skew_ms": Setting(_skew, "testing only: move this node's clock by this many "
                              "milliseconds (never in production)"),
+    "smtp_url": Setting(_smtp_url, "the mail server for the chapter's email: "
+                        "smtp+starttls://user@host:587 or smtps://user@host:465"),
+    "smtp_from": Setting(_address, 'the sender of the chapter\'s email, e.g. "OuiShare Paris '
+                         '<paris@ouishare.net>"'),
+    "smtp_password": Setting(_secret, "the mail server's password: set it in the environment "
+                             "(CHAPTER_NODE_SMTP_PASSWORD), never in config.toml; shown masked"),
+    "smtp_password_file": Setting(_file, "or a file holding that password (mode 0600)"),
 }
+SECRET_SETTINGS = frozenset({"smtp_password"})
 
 
 def load_config(data_dir: str | Path | None, *, env: Mapping[str, str] | None = None,
@@ -168,6 +223,10 @@ def load_config(data_dir: str | Path | None, *, env: Mapping[str, str] | None = 
             if key not in SETTINGS:
                 raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(SETTINGS)})",
                                   code="bad_config")
+        if "smtp_password" in doc:
+            raise ConfigError(f"{path}: smtp_password does not belong in a file anyone may "
+                              "read: set CHAPTER_NODE_SMTP_PASSWORD or smtp_password_file",
+                              code="bad_config")
         for key, raw in doc.items():
             values[key] = _parse(key, raw, str(path))
             sources[key] = str(path)

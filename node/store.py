@@ -115,6 +115,14 @@ def m005_id_prefix_index(db: Database) -> None:
     db.execute("drop index if exists idx_events_id")
 
 
+@migration
+def m006_mail(db: Database) -> None:
+    # Chapter-local, like local_members: how each person wants to be told by email. Never read
+    # by node/federation/. A delivery the mail server refuses for good is marked, not retried.
+    db["local_mail"].create({"key": str, "mode": str, "lang": str, "updated_ms": int}, pk="key")
+    db.execute("alter table deliveries add column failed_ms integer")
+
+
 # created_at is RFC 3339 with milliseconds, always this wide: created_at || id sorts as
 # (created_at, id), the order of PROTOCOL §5, and the id is what follows it.
 _AT_WIDTH = len("2026-11-24T10:00:00.000Z")
@@ -282,6 +290,34 @@ class Store:
             f"select id from events where {_ID_PREFIX} >= ? and {_ID_PREFIX} < ? "
             "and id like ? order by id limit ?", (head, upper, prefix + "%", limit))
         return [r[0] for r in rows]
+
+    # --- mail (chapter-local) -------------------------------------------------------------
+
+    def mail_recipients(self) -> list[dict[str, Any]]:
+        """Active members with an email address, and how they want to be told."""
+        return [dict(r) for r in self.db.query(
+            "select m.key, m.contact as address, coalesce(p.mode, 'each') as mode, "
+            "coalesce(p.lang, 'en') as lang from local_members m "
+            "left join local_mail p on p.key = m.key "
+            "where m.active = 1 and m.contact like '%_@_%'")]
+
+    def mail_recipient(self, key: str) -> dict[str, Any] | None:
+        return next((r for r in self.mail_recipients() if r["key"] == key), None)
+
+    def set_mail(self, key: str, *, mode: str | None = None, lang: str | None = None,
+                 now_ms: int) -> None:
+        with self.db.atomic():
+            row = self.db.execute("select mode, lang from local_mail where key = ?",
+                                  [key]).fetchone() or ("each", "en")
+            self.db.execute("insert or replace into local_mail (key, mode, lang, updated_ms) "
+                            "values (?, ?, ?, ?)", [key, mode or row[0], lang or row[1], now_ms])
+
+    def has_acted(self, author: str, proposal: str) -> bool:
+        """Whether `author` signed any act or comment on `proposal` (the (proposal, type) index)."""
+        return self.db.execute(
+            "select 1 from events where proposal = ? and type in ('endorse', 'veto', "
+            "'veto_withdraw', 'vote', 'delegation', 'comment') and author = ? limit 1",
+            [proposal, author]).fetchone() is not None
 
     def known(self, ids: Iterable[str]) -> set[str]:
         return {r[0] for r in self._by_ids("id", ids)}

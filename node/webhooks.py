@@ -41,10 +41,12 @@ class Notices:
     """Finds what the chapter should be told and queues it for every interested target."""
 
     def __init__(self, store: Store, chapter: str, targets: Sequence[Webhook],
-                 counts: Callable[[Event], bool] = lambda event: True) -> None:
+                 counts: Callable[[Event], bool] = lambda event: True, *,
+                 mail: bool = False) -> None:
         self.store = store
         self.chapter = chapter
         self.targets = tuple(targets)
+        self.mail = mail  # also one mail delivery per member who gave an address (node.mail)
         # whether a held event counts (a peer keeps some that do not: ChapterNode.counts);
         # the chapter is told only of those
         self.counts = counts
@@ -113,11 +115,15 @@ class Notices:
                                            now_ms])
             if cur.rowcount != 1:
                 return 0
-            for target in self.targets:
-                if kind in target.events:
-                    self.store.db.execute(
-                        "insert or ignore into deliveries (target, notice, next_attempt_ms) "
-                        "values (?, ?, ?)", [target.url, key, now_ms])
+            targets = [t.url for t in self.targets if kind in t.events]
+            if self.mail:
+                targets += [f"mail:{r['key']}" for r in self.store.mail_recipients()
+                            if r["mode"] == "each" and not (
+                                kind == "closing_soon" and self.store.has_acted(r["key"], proposal))]
+            for target in targets:
+                self.store.db.execute(
+                    "insert or ignore into deliveries (target, notice, next_attempt_ms) "
+                    "values (?, ?, ?)", [target, key, now_ms])
         return 1
 
 
@@ -133,7 +139,8 @@ async def deliver_due(store: Store, session: aiohttp.ClientSession, targets: Seq
     by_url = {t.url: t for t in targets}
     rows = store.db.execute(
         "select d.id, d.target, d.attempts, n.kind, n.payload from deliveries d "
-        "join notices n on n.key = d.notice where d.delivered_ms is null and "
+        "join notices n on n.key = d.notice where d.target not like 'mail:%' and "
+        "d.delivered_ms is null and "
         "d.next_attempt_ms <= ? order by d.id limit ?", [now_ms, limit]).fetchall()
     delivered = 0
     for did, url, attempts, kind, payload in rows:

@@ -23,7 +23,8 @@ BAD_VALUES = {
     "listen": "nowhere", "public_url": "ftp://x", "log_format": "xml", "log_level": "loud",
     "pull_interval": "-1", "anti_entropy_interval": "0", "duty_interval": "soon",
     "request_timeout": "inf", "backoff_cap": "nan", "webhooks": '[{"url": "http://x"}]',
-    "peers": "0", "clock_skew_ms": "1.5",
+    "peers": "0", "clock_skew_ms": "1.5", "smtp_url": "http://mail.example.org",
+    "smtp_from": "nobody", "smtp_password": "two\nlines", "smtp_password_file": "relative/path",
 }
 
 
@@ -57,6 +58,10 @@ def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
     rows = {r["key"]: r for r in json.loads(shown.output)}
     assert rows["pull_interval"]["source"] == "env CHAPTER_NODE_PULL_INTERVAL"
     assert rows["webhooks"]["value"][0]["secret"] == "***"  # secrets are never printed
+    masked = CliRunner().invoke(cli, ["config", "show", "--data-dir", str(tmp_path), "--json"],
+                                env={"CHAPTER_NODE_SMTP_PASSWORD": "hunter2-but-longer"})
+    assert "hunter2" not in masked.output
+    assert {r["key"]: r for r in json.loads(masked.output)}["smtp_password"]["value"] == "***"
 
 
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..charter import load_charter
+from ..config import SECRET_SETTINGS
 from ..datadir import DataDir, init_data_dir
 from ..errors import Misuse, NotFound
 from .options import (emit_json, json_option, node_or_data_dir, passphrase_option,
@@ -156,6 +157,8 @@ def config_show(data_dir: str, as_json: bool) -> None:
         value = getattr(cfg, key)
         if key == "webhooks":
             value = [{"url": w.url, "secret": "***", "events": list(w.events)} for w in value]
+        if key in SECRET_SETTINGS and value is not None:
+            value = "***"
         rows.append({"key": key, "value": value, "source": sources[key], "help": setting.help})
     if as_json:
         emit_json(rows)

@@ -28,6 +28,7 @@ from ..errors import ChapterNodeError
 from ..logs import REQUEST_ID, new_request_id
 from ..metrics import NodeMetrics
 from ..service import ChapterNode
+from ..mail import Smtp, deliver_mail_due
 from ..webhooks import Notices, deliver_due
 from .peer_client import PeerClient, PeerUnavailable
 
@@ -81,14 +82,18 @@ class Federation:
 
     def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings,
                  *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = (),
+                 mail: Smtp | None = None, public_url: str = "",
                  rng: random.Random | None = None) -> None:
         self.node = node
         self.client = client
         self.settings = settings
         self.metrics = metrics
         self.webhooks = tuple(webhooks)
-        self.notices = (Notices(node.store, node.chapter, self.webhooks, counts=node.counts)
-                        if self.webhooks else None)
+        self.mail = mail  # the chapter's own people told by email (node.mail)
+        self.public_url = public_url
+        self.notices = (Notices(node.store, node.chapter, self.webhooks, counts=node.counts,
+                                mail=mail is not None)
+                        if self.webhooks or mail is not None else None)
         self._wake: dict[str, asyncio.Event] = {}
         # Set when a peer reaches us: its backoff ends early. Not `_wake`, which local writes
         # set, so a peer that is down is not hammered by every new event.
@@ -359,6 +364,9 @@ class Federation:
             self.notices.collect(self.node.clock(), finals)
             await deliver_due(self.node.store, self.client.session, self.webhooks,
                               self.node.clock(), timeout_s=self.settings.request_timeout_s)
+        if self.mail is not None:
+            await deliver_mail_due(self.node.store, self.mail, self.public_url,
+                                   self.node.clock())
 
     async def _fetch_missing(self) -> None:
         """Sealed lists and listed acts we lack: ask the sealing chapter first, then our peers."""

@@ -243,6 +243,37 @@ async def node_page(request: web.Request) -> web.Response:
                   page_modules="plain")
 
 
+def _unsubscriber(request: web.Request) -> tuple[str, str]:
+    from ..errors import Unauthenticated
+    from ..mail import check_token
+
+    key, token = request.query.get("key", ""), request.query.get("token", "")
+    store = request.app[NODE].store
+    if not key or not token or not check_token(store, key, token):
+        raise Unauthenticated("this unsubscribe link was not made by this node for this "
+                              "person: use the link in one of its emails", code="bad_token")
+    return key, token
+
+
+@routes.get("/mail/unsubscribe")
+@page
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    """The link in every email: a page with one button (a GET never changes anything)."""
+    key, token = _unsubscriber(request)
+    return render(request, "unsubscribe.html", key=key, token=token, done=False)
+
+
+@routes.post("/mail/unsubscribe")
+@page
+async def unsubscribe(request: web.Request) -> web.Response:
+    """RFC 8058 one-click (a mail client POSTs `List-Unsubscribe=One-Click`), or the button:
+    no login; the token in the link is what proves it is this person's."""
+    key, token = _unsubscriber(request)
+    node = request.app[NODE]
+    node.store.set_mail(key, mode="none", now_ms=node.clock())
+    return render(request, "unsubscribe.html", key=key, token=token, done=True)
+
+
 @routes.get("/static/{path:.+}")
 async def static(request: web.Request) -> web.StreamResponse:
     asset = assets().get(request.match_info["path"])

@@ -1,0 +1,221 @@
+"""Email to the chapter's own people, through a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from node.datadir import init_data_dir
+from node.devcluster import LocalFederation, Person, free_port
+from node.events import sign_event
+from node.keys import write_key_file
+from node.mail import Smtp, deliver_mail_due, unsubscribe_token
+from node.service import ChapterNode
+from node.times import format_ms
+from node.webhooks import Notices
+
+from .conftest import person_key, pub, small_charter
+
+
+class Inbox:
+    """An SMTP server's handler: keeps what it accepts; refuses one address for good."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], Message]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("gone@"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos),
+                              message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for rcpt, m in self.messages if address in rcpt]
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def paris(tmp_path: Path) -> ChapterNode:
+    charter = tmp_path / "charter.json"
+    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
+    key = tmp_path / "paris-node.key"
+    write_key_file(key, person_key("node paris"))
+    d = init_data_dir(tmp_path / "paris", charter, "paris", key)
+    store = d.store()
+    node = ChapterNode(store, d.charter(), "paris", d.node_key())
+    now = node.clock()
+    node.member_add(pub("amelie"), "Amélie", "amelie@example.org", now)
+    node.member_add(pub("jeanne"), "Jeanne", "jeanne@example.org", now)
+    node.member_add(pub("jonas"), "Jonas", "jonas@example.org", now)
+    node.member_add(pub("nomail"), "Sans adresse", "", now)
+    node.store.set_mail(pub("jeanne"), lang="fr", now_ms=now)
+    return node
+
+
+def act(node: ChapterNode, who: str, type_: str, body: dict) -> str:
+    event = sign_event(federation=node.charter.id, type=type_, chapter="paris",
+                       created_at=format_ms(node.clock()), body=body, signing_key=person_key(who))
+    node.submit(event.canonical, node.clock())
+    return event.id
+
+
+def smtp(port: int) -> Smtp:
+    return Smtp("127.0.0.1", port, "none", None, None, "OuiShare Paris <paris@example.org>")
+
+
+BASE = "https://paris.example.org"
+
+
+async def test_a_new_proposal_reaches_each_member_with_an_address_in_their_language(paris, inbox):
+    box, port = inbox
+    notices = Notices(paris.store, "paris", [], mail=True)
+    pid = act(paris, "amelie", "proposal", {"title": "Adopt the 2027 budget", "text": "…",
+                                            "kind": "consent",
+                                            "closes_at": format_ms(paris.clock() + 5 * 86400_000)})
+    notices.collect(paris.clock())
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, paris.clock()) == 3
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, paris.clock()) == 0  # once
+    assert sorted(r[0] for r, _ in box.messages) == ["amelie@example.org", "jeanne@example.org",
+                                                      "jonas@example.org"]
+    (jeanne,) = box.to("jeanne@example.org")
+    assert jeanne["Subject"] == "Nouvelle proposition : Adopt the 2027 budget"
+    assert jeanne["To"] == "jeanne@example.org"  # nobody else's address
+    assert jeanne["References"] == f"<proposal-{pid}@paris.example.org>"
+    assert jeanne["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = unsubscribe_token(paris.store, pub("jeanne"))
+    assert token in jeanne["List-Unsubscribe"]
+    text = jeanne.get_body(("plain",)).get_content()
+    html = jeanne.get_body(("html",)).get_content()
+    assert f"{BASE}/proposals/{pid}?lang=fr" in text and f"{BASE}/proposals/{pid}" in html
+    assert "<img" not in html  # no tracking pixel
+    ids = {m["Message-ID"] for _, m in box.messages}
+    assert len(ids) == 3
+
+
+async def test_closing_soon_goes_only_to_those_who_have_not_acted(paris, inbox):
+    box, port = inbox
+    notices = Notices(paris.store, "paris", [], mail=True)
+    pid = act(paris, "amelie", "proposal", {"title": "Pick a logo", "text": "", "kind": "consent",
+                                            "closes_at": format_ms(paris.clock() + 2 * 3600_000)})
+    act(paris, "jeanne", "comment", {"proposal": pid, "text": "The blue one."})
+    notices.collect(paris.clock())
+    await deliver_mail_due(paris.store, smtp(port), BASE, paris.clock())
+    closing = [rcpt[0] for rcpt, m in box.messages
+               if m["Subject"].startswith(("Closing", "Clôture"))]
+    assert sorted(closing) == ["amelie@example.org", "jonas@example.org"]
+
+
+async def test_a_server_down_then_back_delivers_everything_once(paris, inbox):
+    box, port = inbox
+    notices = Notices(paris.store, "paris", [], mail=True)
+    act(paris, "amelie", "proposal", {"title": "Move the meetup", "text": "", "kind": "action"})
+    notices.collect(paris.clock())
+    down = smtp(free_port())  # nothing listens there
+    now = paris.clock()
+    assert await deliver_mail_due(paris.store, down, BASE, now) == 0
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, now) == 0  # backing off
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, now + 5_000) == 3
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, now + 60_000) == 0
+    assert len(box.messages) == 3
+
+
+async def test_an_address_refused_for_good_is_marked_and_not_retried(paris, inbox):
+    box, port = inbox
+    paris.member_add(pub("gone"), "Gone", "gone@example.org", paris.clock())
+    notices = Notices(paris.store, "paris", [], mail=True)
+    act(paris, "amelie", "proposal", {"title": "Plant a tree", "text": "", "kind": "action"})
+    notices.collect(paris.clock())
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, paris.clock()) == 3
+    row = paris.store.db.execute("select failed_ms, last_error from deliveries where target = ?",
+                                 [f"mail:{pub('gone')}"]).fetchone()
+    assert row[0] is not None and row[1].startswith("refused: 550")
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, paris.clock() + 86400_000) == 0
+
+
+async def test_unsubscribe_by_the_link_stops_the_next_notice_and_a_forged_one_is_refused(
+        tmp_path, aiohttp_client, inbox):
+    from node.app import create_app
+    from node.federation.api import NODE
+
+    box, port = inbox
+    charter = tmp_path / "charter.json"
+    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
+    key = tmp_path / "paris-node.key"
+    write_key_file(key, person_key("node paris"))
+    init_data_dir(tmp_path / "paris", charter, "paris", key)
+    client = await aiohttp_client(create_app(tmp_path / "paris", sync_enabled=False))
+    node = client.app[NODE]
+    node.member_add(pub("jeanne"), "Jeanne", "jeanne@example.org", node.clock())
+    token = unsubscribe_token(node.store, pub("jeanne"))
+    link = f"/mail/unsubscribe?key={pub('jeanne')}&token="
+    page = await client.get(link + token)
+    assert page.status == 200 and "Stop these emails" in await page.text()
+    forged = await client.post(link + "0" * 32, data={"List-Unsubscribe": "One-Click"})
+    assert forged.status == 401
+    other = await client.post(f"/mail/unsubscribe?key={pub('jonas')}&token={token}")
+    assert other.status == 401  # one person's token does not unsubscribe another
+    assert node.store.mail_recipient(pub("jeanne"))["mode"] == "each"
+    done = await client.post(link + token, data={"List-Unsubscribe": "One-Click"})
+    assert done.status == 200
+    assert node.store.mail_recipient(pub("jeanne"))["mode"] == "none"
+    notices = Notices(node.store, "paris", [], mail=True)
+    act(node, "amelie", "proposal", {"title": "After unsubscribing", "text": "", "kind": "action"})
+    notices.collect(node.clock())
+    await deliver_mail_due(node.store, smtp(port), BASE, node.clock())
+    assert box.to("jeanne@example.org") == []
+
+
+def test_a_proposal_opened_in_rome_reaches_paris_members_from_paris_node(tmp_path, inbox):
+    box, port = inbox
+    amelie, marco = Person("Amélie", "paris"), Person("Marco", "rome")
+    fed = LocalFederation(tmp_path, ["paris", "rome"], [amelie, marco], {"min_open_hours": 1},
+                          pull_interval=0.3, anti_entropy_interval=2)
+    fed.node_env["paris"] = {"CHAPTER_NODE_SMTP_URL": f"smtp://127.0.0.1:{port}",
+                             "CHAPTER_NODE_SMTP_FROM": "OuiShare Paris <paris@example.org>",
+                             "CHAPTER_NODE_DUTY_INTERVAL": "0.3"}
+    fed.setup()
+    paris = fed.nodes["paris"]
+    subprocess.run([sys.executable, "-m", "node", "member", "add", "--data-dir",
+                    str(paris.data_dir), "--key", pub("jeanne"), "--name", "Jeanne",
+                    "--contact", "jeanne@example.org"], check=True, capture_output=True)
+    fed.start_all()
+    try:
+        status, _, event = fed.act(marco, "rome", "proposal", {
+            "title": "A Rome proposal", "text": "", "kind": "action"})
+        assert status == 201
+        deadline = time.monotonic() + 20
+        while not box.to("jeanne@example.org") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (mail,) = box.to("jeanne@example.org")
+        assert mail["Subject"] == "New proposal: A Rome proposal"
+        assert f"{paris.url}/proposals/{event.id}" in mail.get_body(("plain",)).get_content()
+        # the address never left Paris: it is in Paris's store, not in Rome's
+        def holds(slug: str) -> bool:
+            files = list(fed.nodes[slug].data_dir.glob("node.db*"))
+            assert files
+            return any(b"jeanne@example.org" in f.read_bytes() for f in files)
+
+        assert holds("paris") and not holds("rome")
+    finally:
+        fed.stop_all()
