@@ -57,6 +57,7 @@ def diagnose(data_dir: str | Path, *, timeout_s: float = 5.0) -> list[Finding]:
         out.append(Finding("fail", "configuration", e.message, "fix the named key"))
     out.extend(_store(d))
     out.append(_disk(d))
+    out.extend(_mail(d, timeout_s))
     out.extend(_peers(d, timeout_s))
     return out
 
@@ -95,6 +96,53 @@ def _store(d: DataDir) -> list[Finding]:
                             f"pending: {', '.join(pending)}" if pending else "up to date",
                             "start the node once: migrations run at start" if pending else ""))
     return findings
+
+
+def _mail(d: DataDir, timeout_s: float) -> list[Finding]:
+    """The mail server answers, takes our login and our sender (nothing is sent)."""
+    import asyncio
+
+    try:
+        from .mail import smtp_settings
+
+        smtp = smtp_settings(load_config(d.path)[0])
+    except ChapterNodeError as e:
+        return [Finding("fail", "email", e.message, "set smtp_url and smtp_from together")]
+    if smtp is None:
+        return [Finding("ok", "email", "not configured: members are told by webhooks only",
+                        "set smtp_url and smtp_from to email the chapter's members")]
+
+    async def probe() -> str | None:
+        import ssl
+
+        import aiosmtplib
+        from email.utils import parseaddr
+
+        client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port, timeout=timeout_s,
+                                 use_tls=smtp.tls == "tls", start_tls=smtp.tls == "starttls",
+                                 tls_context=ssl.create_default_context())
+        try:
+            await client.connect()
+            if smtp.username:
+                await client.login(smtp.username, smtp.password or "")
+            code, message = await client.mail(parseaddr(smtp.sender)[1])
+            await client.rset()
+            return None if code < 400 else f"{code} {message}"
+        except (aiosmtplib.SMTPException, OSError) as e:
+            return f"{type(e).__name__}: {e}"
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+
+    problem = asyncio.run(probe())
+    where = f"{smtp.host}:{smtp.port}"
+    if problem:
+        return [Finding("fail", "email", f"the mail server at {where} refused: {problem}",
+                        "check smtp_url, the password (CHAPTER_NODE_SMTP_PASSWORD) and "
+                        "that the server lets smtp_from send")]
+    return [Finding("ok", "email", f"{where} answers and accepts {smtp.sender} as sender")]
 
 
 def _disk(d: DataDir) -> Finding:

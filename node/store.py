@@ -312,6 +312,38 @@ class Store:
             self.db.execute("insert or replace into local_mail (key, mode, lang, updated_ms) "
                             "values (?, ?, ?, ?)", [key, mode or row[0], lang or row[1], now_ms])
 
+    def set_contact(self, key: str, contact: str) -> bool:
+        """Change a member's address (local data); False when the key is no member here."""
+        with self.db.atomic():
+            cur = self.db.execute("update local_members set contact = ? where key = ?",
+                                  [contact, key])
+        return cur.rowcount == 1
+
+    def notice_report(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest notices, each with its deliveries by channel and state, and the
+        deliveries that failed (for the chapter's admin: `chapter-node notices`)."""
+        out = []
+        for key, kind, proposal, payload, created_ms in self.db.execute(
+                "select key, kind, proposal, payload, created_ms from notices "
+                "order by created_ms desc, key limit ?", [limit]).fetchall():
+            rows = self.db.execute(
+                "select target, delivered_ms, failed_ms, attempts, last_error from deliveries "
+                "where notice = ?", [key]).fetchall()
+            counts = {"mail": {"sent": 0, "waiting": 0, "failed": 0},
+                      "webhook": {"sent": 0, "waiting": 0, "failed": 0}}
+            failures = []
+            for target, delivered, failed, attempts, error in rows:
+                channel = "mail" if target.startswith("mail:") else "webhook"
+                state = "sent" if delivered else "failed" if failed else "waiting"
+                counts[channel][state] += 1
+                if state != "sent" and error:
+                    failures.append({"target": target, "state": state, "attempts": attempts,
+                                     "error": error})
+            title = json.loads(payload).get("proposal", {}).get("title", "")
+            out.append({"notice": key, "kind": kind, "proposal": proposal, "title": title,
+                        "created_ms": created_ms, **counts, "problems": failures})
+        return out
+
     def has_acted(self, author: str, proposal: str) -> bool:
         """Whether `author` signed any act or comment on `proposal` (the (proposal, type) index)."""
         return self.db.execute(

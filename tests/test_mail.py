@@ -219,3 +219,45 @@ def test_a_proposal_opened_in_rome_reaches_paris_members_from_paris_node(tmp_pat
         assert holds("paris") and not holds("rome")
     finally:
         fed.stop_all()
+
+
+async def test_the_admin_sees_what_was_sent_and_what_failed(paris, inbox, tmp_path):
+    from click.testing import CliRunner
+
+    from node.cli import _register, cli
+
+    _register()
+    box, port = inbox
+    runner = CliRunner()
+    data = str(tmp_path / "paris")
+    changed = runner.invoke(cli, ["member", "mail", "--data-dir", data, "--key", pub("jonas"),
+                                  "--contact", "gone@example.org", "--lang", "it"])
+    assert changed.exit_code == 0, changed.output
+    assert "each notice by email to gone@example.org, in it" in changed.output
+    bad = runner.invoke(cli, ["member", "mail", "--data-dir", data, "--key", pub("jonas"),
+                              "--contact", "not an address"])
+    assert bad.exit_code == 2
+    notices = Notices(paris.store, "paris", [], mail=True)
+    act(paris, "amelie", "proposal", {"title": "Paint the door", "text": "", "kind": "action"})
+    notices.collect(paris.clock())
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, paris.clock()) == 2
+    shown = runner.invoke(cli, ["notices", "--data-dir", data])
+    assert shown.exit_code == 0, shown.output
+    assert "proposal_opened" in shown.output and "2/0/1" in shown.output  # sent/waiting/failed
+    assert "gone@example.org" in shown.output and "refused: 550" in shown.output
+
+
+def test_doctor_checks_the_mail_server_answers_and_takes_the_sender(paris, inbox, tmp_path):
+    from node.doctor import diagnose
+
+    box, port = inbox
+    data = tmp_path / "paris"
+    (data / "config.toml").write_text(f'smtp_url = "smtp://127.0.0.1:{port}"\n'
+                                      'smtp_from = "OuiShare Paris <paris@example.org>"\n')
+    (finding,) = [f for f in diagnose(data) if f.check == "email"]
+    assert finding.level == "ok" and "paris@example.org" in finding.detail
+    (data / "config.toml").write_text(f'smtp_url = "smtp://127.0.0.1:{free_port()}"\n'
+                                      'smtp_from = "paris@example.org"\n')
+    (finding,) = [f for f in diagnose(data) if f.check == "email"]
+    assert finding.level == "fail" and "refused" in finding.detail and finding.fix
+    assert box.messages == []  # nothing was sent

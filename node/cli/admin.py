@@ -286,6 +286,73 @@ def member_list(data_dir: str, as_json: bool) -> None:
            for r in rows])
 
 
+@member.command("mail")
+@data_dir_option
+@click.option("--key", "person", required=True, help="The member's public key (base64url).")
+@click.option("--contact", help="Their email address (kept on this node only).")
+@click.option("--mode", type=click.Choice(["each", "none"]),
+              help="each: a mail for every notice; none: no email.")
+@click.option("--lang", type=click.Choice(["en", "fr", "es", "it", "pt"]),
+              help="The language of their emails.")
+def member_mail(data_dir: str, person: str, contact: str | None, mode: str | None,
+                lang: str | None) -> None:
+    """Set how a member is told by email: address, each notice or none, language.
+
+    \b
+    Example:
+      chapter-node member mail --data-dir ./paris --key kX3...Q --contact jeanne@example.org --lang fr
+    """
+    node = _open_node(data_dir)
+    if contact is not None:
+        if contact and ("@" not in contact or any(c in contact for c in "\r\n <>")):
+            raise Misuse(f"{contact!r} is not an email address", code="bad_contact")
+        if not node.store.set_contact(person, contact):
+            raise NotFound(f"{person} is not a member of {node.chapter}: add them first "
+                           "(chapter-node member add)", code="unknown_member")
+    elif not any(r["key"] == person for r in node.local_members()):
+        raise NotFound(f"{person} is not a member of {node.chapter}", code="unknown_member")
+    if mode or lang:
+        node.store.set_mail(person, mode=mode, lang=lang, now_ms=_now_ms())
+    who = node.store.mail_recipient(person)
+    click.echo(f"{person[:8]}: " + (f"{who['mode']} notice by email to {who['address']}, in "
+                                    f"{who['lang']}" if who else "no email address"))
+
+
+@click.command()
+@data_dir_option
+@json_option
+@click.option("--limit", default=20, show_default=True, help="How many notices, newest first.")
+def notices(data_dir: str, as_json: bool, limit: int) -> None:
+    """What this node told its chapter: each notice, its mails and webhooks sent, waiting
+    and failed, and why (addresses shown: this reads the chapter's own data dir).
+
+    \b
+    Example:
+      chapter-node notices --data-dir ./paris
+    """
+    node = _open_node(data_dir)
+    rows = node.store.notice_report(limit)
+    addresses = {f"mail:{r['key']}": r["contact"] for r in node.local_members()}
+    for row in rows:
+        for problem in row["problems"]:
+            problem["address"] = addresses.get(problem["target"])
+    if as_json:
+        emit_json(rows)
+        return
+    from ..times import format_ms as fmt
+
+    table(f"{len(rows)} notice(s)", ["when", "notice", "proposal", "mail sent/waiting/failed",
+                                     "webhooks sent/waiting/failed"],
+          [[fmt(r["created_ms"]), r["kind"], r["title"][:60],
+            "/".join(str(r["mail"][k]) for k in ("sent", "waiting", "failed")),
+            "/".join(str(r["webhook"][k]) for k in ("sent", "waiting", "failed"))] for r in rows])
+    problems = [(r, p) for r in rows for p in r["problems"]]
+    if problems:
+        table("problems", ["notice", "to", "state", "attempts", "error"],
+              [[r["kind"], p["address"] or p["target"], p["state"], str(p["attempts"]),
+                p["error"][:80]] for r, p in problems])
+
+
 @click.command()
 @data_dir_option
 @click.option("--url", required=True, help="The node's new public address, e.g. https://paris.example.org")
@@ -598,5 +665,5 @@ def print_report(report: dict[str, Any], act: dict[str, Any], people: dict[str, 
                for t in report["trace"]])
 
 
-COMMANDS = [init, run, config, status, peers, member, move, decision, export, show, backup_command,
+COMMANDS = [init, run, config, status, peers, member, move, notices, decision, export, show, backup_command,
             restore_command, doctor]
