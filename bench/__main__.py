@@ -36,6 +36,7 @@ BENCHMARKS = {
     "startup-memory": "bench.bigstore",
     "scale": "bench.scale",
     "web": "bench.web",
+    "mail": "bench.mail",
 }
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -95,7 +95,11 @@ def _secret(store: Store) -> bytes:
 
 def unsubscribe_token(store: Store, key: str) -> str:
     """Only this node can make it: HMAC of the person's key under the node's own secret."""
-    return hmac.new(_secret(store), key.encode(), hashlib.sha256).hexdigest()[:32]
+    return _token(_secret(store), key)
+
+
+def _token(secret: bytes, key: str) -> str:
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def check_token(store: Store, key: str, token: str) -> bool:
@@ -193,6 +197,8 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
                              use_tls=smtp.tls == "tls", start_tls=smtp.tls == "starttls",
                              tls_context=ssl.create_default_context())
     sent = 0
+    recipients = {r["key"]: r for r in store.mail_recipients()}  # read once per round
+    secret = _secret(store)
     try:
         await client.connect()
         if smtp.username:
@@ -203,13 +209,13 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
     try:
         for did, target, attempts, notice_key, kind, payload in rows:
             key = target.split(":", 1)[1]
-            who = store.mail_recipient(key)
+            who = recipients.get(key)
             if who is None or who["mode"] == "none":  # unsubscribed or gone since: not sent
                 _mark(store, did, "failed_ms", now_ms, attempts, "no longer wants email")
                 continue
             message = compose(kind, json.loads(payload), key=key, address=who["address"],
                               lang=who["lang"], sender=smtp.sender, base_url=base_url,
-                              token=unsubscribe_token(store, key), notice_key=notice_key)
+                              token=_token(secret, key), notice_key=notice_key)
             try:
                 # flattened here, not by the client: its policy folds long headers again
                 await client.sendmail(parseaddr(smtp.sender)[1], [who["address"]],
