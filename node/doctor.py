@@ -113,28 +113,25 @@ def _mail(d: DataDir, timeout_s: float) -> list[Finding]:
                         "set smtp_url and smtp_from to email the chapter's members")]
 
     async def probe() -> str | None:
-        import ssl
-
         import aiosmtplib
         from email.utils import parseaddr
 
-        client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port, timeout=timeout_s,
-                                 use_tls=smtp.tls == "tls", start_tls=smtp.tls == "starttls",
-                                 tls_context=ssl.create_default_context())
+        from .mail import open_session
+
+        client = None
         try:
-            await client.connect()
-            if smtp.username:
-                await client.login(smtp.username, smtp.password or "")
+            client = await open_session(smtp, timeout_s)
             code, message = await client.mail(parseaddr(smtp.sender)[1])
             await client.rset()
             return None if code < 400 else f"{code} {message}"
         except (aiosmtplib.SMTPException, OSError) as e:
             return f"{type(e).__name__}: {e}"
         finally:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
+            if client is not None and client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    pass
 
     problem = asyncio.run(probe())
     where = f"{smtp.host}:{smtp.port}"

@@ -40,7 +40,7 @@ from .errors import ConfigError
 from .store import Store
 from .web.i18n import LANGUAGES, translations
 
-__all__ = ["Smtp", "smtp_settings", "MAIL_KINDS", "unsubscribe_token", "check_token",
+__all__ = ["Smtp", "smtp_settings", "open_session", "MAIL_KINDS", "unsubscribe_token", "check_token",
            "compose", "deliver_mail_due", "mail_target"]
 
 log = logging.getLogger("chapter_node.mail")
@@ -181,6 +181,19 @@ def compose(kind: str, payload: dict[str, Any], *, key: str, address: str, lang:
     return message
 
 
+async def open_session(smtp: Smtp, timeout_s: float):
+    """A connected, logged-in aiosmtplib client (STARTTLS or TLS as smtp_url says)."""
+    import aiosmtplib
+
+    client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port, timeout=timeout_s,
+                             use_tls=smtp.tls == "tls", start_tls=smtp.tls == "starttls",
+                             tls_context=ssl.create_default_context())
+    await client.connect()
+    if smtp.username:
+        await client.login(smtp.username, smtp.password or "")
+    return client
+
+
 async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int, *,
                            limit: int = 200, timeout_s: float = 20.0) -> int:
     """Send every due mail delivery once, over one connection; returns how many were sent."""
@@ -193,16 +206,11 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
         "order by d.id limit ?", [now_ms, limit]).fetchall()
     if not rows:
         return 0
-    client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port, timeout=timeout_s,
-                             use_tls=smtp.tls == "tls", start_tls=smtp.tls == "starttls",
-                             tls_context=ssl.create_default_context())
     sent = 0
     recipients = {r["key"]: r for r in store.mail_recipients()}  # read once per round
     secret = _secret(store)
     try:
-        await client.connect()
-        if smtp.username:
-            await client.login(smtp.username, smtp.password or "")
+        client = await open_session(smtp, timeout_s)
     except (aiosmtplib.SMTPException, OSError) as e:
         _retry_all(store, rows, now_ms, f"{type(e).__name__}: {e}")
         return 0
