@@ -40,12 +40,12 @@ from .errors import ConfigError
 from .store import Store
 from .web.i18n import LANGUAGES, translations
 
-__all__ = ["Smtp", "smtp_settings", "open_session", "MAIL_KINDS", "unsubscribe_token", "check_token",
-           "compose", "deliver_mail_due", "mail_target"]
+__all__ = ["Smtp", "smtp_settings", "open_session", "MAIL_KINDS", "compose", "compose_digest",
+           "unsubscribe_token", "check_token", "deliver_mail_due", "mail_target"]
 
 log = logging.getLogger("chapter_node.mail")
 MAX_BACKOFF_MS = 3_600_000
-MODES = ("each", "none")
+MODES = ("each", "digest", "none")
 _WIRE = policy.SMTP.clone(max_line_length=998)
 MAIL_KINDS = ("proposal_opened", "closing_soon", "veto_filed", "veto_withdrawn", "green_light",
               "result_final")
@@ -204,10 +204,11 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
         "join notices n on n.key = d.notice where d.target like 'mail:%' and "
         "d.delivered_ms is null and d.failed_ms is null and d.next_attempt_ms <= ? "
         "order by d.id limit ?", [now_ms, limit]).fetchall()
-    if not rows:
-        return 0
     sent = 0
     recipients = {r["key"]: r for r in store.mail_recipients()}  # read once per round
+    digests = _due_digests(store, recipients, now_ms)
+    if not rows and not digests:
+        return 0
     secret = _secret(store)
     try:
         client = await open_session(smtp, timeout_s)
@@ -243,12 +244,92 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
                 break
             _mark(store, did, "delivered_ms", now_ms, attempts, None)
             sent += 1
+        for key, items in digests.items():
+            who = recipients[key]
+            message = compose_digest(items, key=key, address=who["address"], lang=who["lang"],
+                                     sender=smtp.sender, base_url=base_url,
+                                     token=_token(secret, key), day_ms=now_ms)
+            try:
+                await client.sendmail(parseaddr(smtp.sender)[1], [who["address"]],
+                                      message.as_bytes(policy=_WIRE))
+            except aiosmtplib.SMTPResponseException as e:
+                for item in items:
+                    _refused_or_retry(store, item[0], item[2], now_ms, e.code, e.message)
+                continue
+            except (aiosmtplib.SMTPException, OSError) as e:
+                _retry_all(store, items, now_ms, f"{type(e).__name__}: {e}")
+                break
+            with store.db.atomic():
+                for item in items:
+                    _mark(store, item[0], "delivered_ms", now_ms, item[2], None)
+                store.digest_sent(key, now_ms)
+            sent += 1
     finally:
         try:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             pass
     return sent
+
+
+DAY_MS = 86_400_000
+
+
+def _due_digests(store: Store, recipients: dict[str, Any], now_ms: int) -> dict[str, list[Any]]:
+    """Per person in digest mode whose last digest is a day old: their collected notices."""
+    out: dict[str, list[Any]] = {}
+    for row in store.db.execute(
+            "select d.id, d.target, d.attempts, n.key, n.kind, n.payload from deliveries d "
+            "join notices n on n.key = d.notice where d.target like 'digest:%' and "
+            "d.delivered_ms is null and d.failed_ms is null and d.next_attempt_ms <= ? "
+            "order by d.id", [now_ms]).fetchall():
+        key = row[1].split(":", 1)[1]
+        who = recipients.get(key)
+        if who is None or who["mode"] == "none":
+            _mark(store, row[0], "failed_ms", now_ms, row[2], "no longer wants email")
+        elif now_ms - who["digest_ms"] >= DAY_MS:
+            out.setdefault(key, []).append(row)
+    return out
+
+
+def compose_digest(items: list[Any], *, key: str, address: str, lang: str, sender: str,
+                   base_url: str, token: str, day_ms: int) -> EmailMessage:
+    """A day's notices in one mail: each notice's subject and link."""
+    gettext = translations(lang if lang in LANGUAGES else "en").gettext
+    entries = []
+    for _, _, _, _, kind, payload in items:
+        data = json.loads(payload)
+        subject, _ = _words(kind, data, gettext)
+        pid = data.get("proposal", {}).get("id", "")
+        entries.append((subject, f"{base_url}/proposals/{pid}?lang={lang}"))
+    unsubscribe = f"{base_url}/mail/unsubscribe?key={quote(key)}&token={token}"
+    host = urlsplit(base_url).hostname or "chapter-node"
+    count = len(entries)
+    title = translations(lang if lang in LANGUAGES else "en").ngettext(
+        "Your day in the federation: %(num)s notice", "Your day in the federation: %(num)s notices",
+        count) % {"num": count}
+    text = "\n\n".join(f"{s}\n{link}" for s, link in entries)
+    text += "\n\n-- \n" + gettext("You get this because your chapter's node has your address. "
+                                   "Stop these emails: %(link)s") % {"link": unsubscribe}
+    html = Markup("").join(Markup('<p><a href="{0}">{1}</a></p>').format(link, s)
+                           for s, link in entries)
+    html += Markup('<hr><p><small><a href="{0}">{1}</a></small></p>').format(
+        unsubscribe, gettext("Stop these emails"))
+    message = EmailMessage(policy=policy.default.clone(max_line_length=998))
+    message["From"] = sender
+    message["To"] = address
+    message["Subject"] = title
+    message["Date"] = formatdate(usegmt=True)
+    digest = hashlib.sha256(f"digest|{key}|{items[0][3]}".encode()).hexdigest()[:32]
+    message["Message-ID"] = f"<{digest}@{host}>"
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = lang
+    message.set_content(text)
+    message.add_alternative(f"<!doctype html><html lang=\"{escape(lang)}\"><body>{html}"
+                            "</body></html>", subtype="html")
+    return message
 
 
 def _mark(store: Store, did: int, column: str, now_ms: int, attempts: int,

@@ -119,7 +119,8 @@ def m005_id_prefix_index(db: Database) -> None:
 def m006_mail(db: Database) -> None:
     # Chapter-local, like local_members: how each person wants to be told by email. Never read
     # by node/federation/. A delivery the mail server refuses for good is marked, not retried.
-    db["local_mail"].create({"key": str, "mode": str, "lang": str, "updated_ms": int}, pk="key")
+    db["local_mail"].create({"key": str, "mode": str, "lang": str, "updated_ms": int,
+                             "digest_ms": int}, pk="key")
     db.execute("alter table deliveries add column failed_ms integer")
 
 
@@ -297,7 +298,8 @@ class Store:
         """Active members with an email address, and how they want to be told."""
         return [dict(r) for r in self.db.query(
             "select m.key, m.contact as address, coalesce(p.mode, 'each') as mode, "
-            "coalesce(p.lang, 'en') as lang from local_members m "
+            "coalesce(p.lang, 'en') as lang, coalesce(p.digest_ms, p.updated_ms, 0) as digest_ms "
+            "from local_members m "
             "left join local_mail p on p.key = m.key "
             "where m.active = 1 and m.contact like '%_@_%'")]
 
@@ -309,8 +311,14 @@ class Store:
         with self.db.atomic():
             row = self.db.execute("select mode, lang from local_mail where key = ?",
                                   [key]).fetchone() or ("each", "en")
-            self.db.execute("insert or replace into local_mail (key, mode, lang, updated_ms) "
-                            "values (?, ?, ?, ?)", [key, mode or row[0], lang or row[1], now_ms])
+            self.db.execute("insert into local_mail (key, mode, lang, updated_ms) values "
+                            "(?, ?, ?, ?) on conflict(key) do update set mode = excluded.mode, "
+                            "lang = excluded.lang, updated_ms = excluded.updated_ms",
+                            [key, mode or row[0], lang or row[1], now_ms])
+
+    def digest_sent(self, key: str, now_ms: int) -> None:
+        with self.db.atomic():
+            self.db.execute("update local_mail set digest_ms = ? where key = ?", [now_ms, key])
 
     def set_contact(self, key: str, contact: str) -> bool:
         """Change a member's address (local data); False when the key is no member here."""

@@ -117,8 +117,10 @@ class Notices:
                 return 0
             targets = [t.url for t in self.targets if kind in t.events]
             if self.mail:
-                targets += [f"mail:{r['key']}" for r in self.store.mail_recipients()
-                            if r["mode"] == "each" and not (
+                # each: a mail per notice; digest: collected into one mail a day (node.mail)
+                targets += [f"{'mail' if r['mode'] == 'each' else 'digest'}:{r['key']}"
+                            for r in self.store.mail_recipients()
+                            if r["mode"] in ("each", "digest") and not (
                                 kind == "closing_soon" and self.store.has_acted(r["key"], proposal))]
             for target in targets:
                 self.store.db.execute(
@@ -140,6 +142,7 @@ async def deliver_due(store: Store, session: aiohttp.ClientSession, targets: Seq
     rows = store.db.execute(
         "select d.id, d.target, d.attempts, n.kind, n.payload from deliveries d "
         "join notices n on n.key = d.notice where d.target not like 'mail:%' and "
+        "d.target not like 'digest:%' and "
         "d.delivered_ms is null and "
         "d.next_attempt_ms <= ? order by d.id limit ?", [now_ms, limit]).fetchall()
     delivered = 0

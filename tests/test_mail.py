@@ -261,3 +261,24 @@ def test_doctor_checks_the_mail_server_answers_and_takes_the_sender(paris, inbox
     (finding,) = [f for f in diagnose(data) if f.check == "email"]
     assert finding.level == "fail" and "refused" in finding.detail and finding.fix
     assert box.messages == []  # nothing was sent
+
+
+async def test_a_digest_collects_a_days_notices_into_one_mail(paris, inbox):
+    box, port = inbox
+    now = paris.clock()
+    paris.store.set_mail(pub("jonas"), mode="digest", now_ms=now)
+    notices = Notices(paris.store, "paris", [], mail=True)
+    for title in ("Paint the door", "Plant a tree"):
+        act(paris, "amelie", "proposal", {"title": title, "text": "", "kind": "action"})
+    notices.collect(now)
+    await deliver_mail_due(paris.store, smtp(port), BASE, now)
+    assert box.to("jonas@example.org") == []  # nothing before the day is over
+    assert len(box.to("jeanne@example.org")) == 2  # who wants each notice gets each
+    later = now + 86_400_000
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, later) == 1
+    (digest,) = box.to("jonas@example.org")
+    assert digest["Subject"] == "Your day in the federation: 2 notices"
+    text = digest.get_body(("plain",)).get_content()
+    assert "New proposal: Paint the door" in text and "New proposal: Plant a tree" in text
+    assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert await deliver_mail_due(paris.store, smtp(port), BASE, later + 60_000) == 0

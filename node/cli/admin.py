@@ -290,8 +290,8 @@ def member_list(data_dir: str, as_json: bool) -> None:
 @data_dir_option
 @click.option("--key", "person", required=True, help="The member's public key (base64url).")
 @click.option("--contact", help="Their email address (kept on this node only).")
-@click.option("--mode", type=click.Choice(["each", "none"]),
-              help="each: a mail for every notice; none: no email.")
+@click.option("--mode", type=click.Choice(["each", "digest", "none"]),
+              help="each: a mail for every notice; digest: one mail a day; none: no email.")
 @click.option("--lang", type=click.Choice(["en", "fr", "es", "it", "pt"]),
               help="The language of their emails.")
 def member_mail(data_dir: str, person: str, contact: str | None, mode: str | None,
