@@ -282,3 +282,60 @@ async def test_a_digest_collects_a_days_notices_into_one_mail(paris, inbox):
     assert "New proposal: Paint the door" in text and "New proposal: Plant a tree" in text
     assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert await deliver_mail_due(paris.store, smtp(port), BASE, later + 60_000) == 0
+
+
+async def test_a_member_sets_their_own_address_by_signing_and_nobody_else_can(
+        tmp_path, aiohttp_client):
+    from node.app import create_app
+    from node.federation.api import NODE
+
+    charter = tmp_path / "charter.json"
+    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
+    key = tmp_path / "paris-node.key"
+    write_key_file(key, person_key("node paris"))
+    init_data_dir(tmp_path / "paris", charter, "paris", key)
+    client = await aiohttp_client(create_app(tmp_path / "paris", sync_enabled=False))
+    node = client.app[NODE]
+    node.member_add(pub("jeanne"), "Jeanne", "", node.clock())
+
+    def statement(who: str, body: dict, *, chapter: str = "paris", at: int | None = None,
+                  author: str | None = None) -> bytes:
+        from node.events import b64url, canonical
+
+        unsigned = {"v": 1, "federation": node.charter.id, "type": "mail_settings",
+                    "chapter": chapter, "author": author or pub(who),
+                    "created_at": format_ms(at or node.clock()), "body": body}
+        sig = person_key(who).sign(canonical(unsigned)).signature
+        return canonical({**unsigned, "sig": b64url(sig)})
+
+    settings = {"contact": "jeanne@example.org", "mode": "digest", "lang": "it"}
+    ok = await client.post("/api/v1/mail", data=statement("jeanne", settings))
+    assert ok.status == 200, await ok.text()
+    assert "jeanne@example.org" not in await ok.text()
+    who = node.store.mail_recipient(pub("jeanne"))
+    assert (who["address"], who["mode"], who["lang"]) == ("jeanne@example.org", "digest", "it")
+    # someone else signing for Jeanne, a replay, another chapter, a non-member: refused
+    forged = await client.post("/api/v1/mail", data=statement(
+        "marco", {**settings, "contact": "thief@example.org"}, author=pub("jeanne")))
+    assert (await forged.json())["error"]["code"] == "bad_signature"
+    old = await client.post("/api/v1/mail", data=statement("jeanne", settings,
+                                                           at=node.clock() - 1000))
+    assert old.status == 422
+    elsewhere = await client.post("/api/v1/mail", data=statement("jeanne", settings,
+                                                                 chapter="rome"))
+    assert (await elsewhere.json())["error"]["code"] == "not_own_chapter"
+    stranger = await client.post("/api/v1/mail", data=statement("jonas", settings))
+    assert (await stranger.json())["error"]["code"] == "not_member"
+    bad = await client.post("/api/v1/mail", data=statement("jeanne", {**settings,
+                                                                      "contact": "nope"}))
+    assert (await bad.json())["error"]["code"] == "bad_contact"
+    assert node.store.mail_recipient(pub("jeanne"))["address"] == "jeanne@example.org"
+
+
+async def test_a_malformed_mail_statement_is_refused_in_words(client) -> None:
+    for body in (b"nope", b"{}", b'{"v": 1}', json.dumps({
+            "v": 1, "federation": 5, "type": "mail_settings", "chapter": "paris", "author": "x",
+            "created_at": "x", "body": {"contact": "", "mode": "each", "lang": "en"},
+            "sig": "x"}).encode()):
+        res = await client.post("/api/v1/mail", data=body)
+        assert res.status == 400 and (await res.json())["error"]["code"] == "bad_statement"

@@ -77,7 +77,8 @@ def assert_no_inline_code(text: str, where: str) -> None:
 def pages(ids: dict[str, str]) -> list[str]:
     return ["/", "/?kind=consent", "/proposals/new", f"/proposals/{ids['proposal']}",
             f"/proposals/{ids['vote']}", f"/events/{ids['veto']}", f"/events/{ids['comment']}",
-            "/key", "/delegations", "/node", f"/proposals/new?escalate={ids['proposal']}"]
+            "/key", "/delegations", "/node", f"/proposals/new?escalate={ids['proposal']}",
+            "/mail/settings"]
 
 
 async def test_every_page_answers_in_every_language_with_strict_headers(client) -> None:

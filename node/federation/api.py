@@ -165,6 +165,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return await serve_stream(request, request.app[NODE], request.app[BROADCAST])
 
 
+@routes.post("/api/v1/mail")
+async def mail_settings(request: web.Request) -> web.Response:
+    """A member sets their email address and preferences, signed with their key (local data:
+    it is stored here and goes nowhere else; the answer does not repeat the address)."""
+    from ..mail_settings import apply_mail_settings
+
+    body = await read_body(request, 16 * 1024)
+    node = request.app[NODE]
+    return _json(apply_mail_settings(node, body, _now_ms(request)))
+
+
 @routes.get("/api/v1/export")
 async def export(request: web.Request) -> web.StreamResponse:
     """The federation log as `chapter-node export` writes it (PROTOCOL §7): public, as every

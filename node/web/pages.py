@@ -243,6 +243,13 @@ async def node_page(request: web.Request) -> web.Response:
                   page_modules="plain")
 
 
+@routes.get("/mail/settings")
+@page
+async def mail_page(request: web.Request) -> web.Response:
+    """A member sets their email address and how often they are told, signed with their key."""
+    return render(request, "mail.html", page_modules="sign")
+
+
 def _unsubscriber(request: web.Request) -> tuple[str, str]:
     from ..errors import Unauthenticated
     from ..mail import check_token

@@ -11,7 +11,7 @@ import urllib.request
 
 from node.times import format_ms
 
-from .conftest import (AMELIE, JONAS, MARCO, OPEN_S, PASSPHRASE, everywhere, import_key,
+from .conftest import (AMELIE, JEANNE, JONAS, MARCO, OPEN_S, PASSPHRASE, everywhere, import_key,
                        new_page, wait_until)
 
 
@@ -202,4 +202,32 @@ def test_a_new_key_must_be_backed_up_before_the_first_act(browser, federation):
     doc = json.loads(open(download.value.path()).read())
     assert doc["type"] == "chapter-node-key" and doc["public"] == public and "box" in doc
     page.wait_for_selector('[data-role="backup-needed"]', state="hidden")  # the warning goes
+    page.context.close()
+
+
+def test_a_member_sets_their_email_by_signing_in_the_browser(browser, federation, key_files):
+    fed = federation
+    page = new_page(browser)
+    sent = Requests(page)
+    import_key(page, fed.nodes["paris"].url, key_files["Jeanne"])
+    page.goto(fed.nodes["paris"].url + "/mail/settings")
+    page.get_by_label("Email address").fill("not an address")
+    page.get_by_role("button", name="Sign and save").click()
+    assert page.locator("#mail-address-error").is_visible()
+    page.get_by_label("Email address").fill("jeanne@example.org")
+    page.get_by_label("One email a day").check()
+    page.get_by_label("Language of the emails").select_option("it")
+    page.get_by_role("button", name="Sign and save").click()
+    page.get_by_text("Saved on your chapter's node").wait_for()
+    from node.store import open_store
+
+    store = open_store(fed.nodes["paris"].data_dir / "node.db")
+    try:
+        who = store.mail_recipient(JEANNE.public)
+    finally:
+        store.close()
+    assert (who["address"], who["mode"], who["lang"]) == ("jeanne@example.org", "digest", "it")
+    from node.events import b64url
+    sent.assert_none_contains(b64url(bytes(JEANNE.key)), PASSPHRASE)
+    assert page.problems == []
     page.context.close()

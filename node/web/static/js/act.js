@@ -362,6 +362,41 @@ async function delegationsPage(box) {
   });
 }
 
+// --- email settings: a signed statement, kept on this node only ---------------------------
+
+function mailSettingsPage(form) {
+  form.hidden = false;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const contact = form.querySelector('#mail-address').value.trim();
+    if (contact && !/^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$/.test(contact)) {
+      showErrors(form, [{ field: 'mail-address', message: t('bad_contact') }]);
+      return;
+    }
+    const body = { contact, mode: form.querySelector('input[name="mode"]:checked').value,
+                   lang: form.querySelector('#mail-lang').value };
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      const made = await signEvent({ ...context(), type: 'mail_settings', author: me.record.public,
+                                     created_at: timestamp(), body }, signer(me.record, askPassphrase));
+      const res = await fetch('/api/v1/mail', { method: 'POST', body: made.bytes,
+                                                headers: { 'Content-Type': 'application/json' } });
+      const answer = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        const err = answer.error || {};
+        showErrors(form, [{ field: err.code === 'bad_contact' ? 'mail-address' : null,
+                            message: refusal(err.code, err.message) }]);
+        return;
+      }
+      clearErrors(form);
+      status(form, t('mail_saved'));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 export function attachActs(person, secureContext) {
   me = person;
   secure = secureContext;
@@ -384,4 +419,6 @@ export function attachActs(person, secureContext) {
   if (form) newProposalPage(form);
   const box = document.querySelector('[data-module="delegations"]');
   if (box) delegationsPage(box);
+  const mail = document.querySelector('[data-module="mail-settings"]');
+  if (mail) mailSettingsPage(mail);
 }

@@ -70,7 +70,8 @@ async function main() {
   showMyActs();
   const modules = new Set(Array.from(document.querySelectorAll('[data-module]'),
     (el) => el.dataset.module));
-  if (modules.has('proposal') || modules.has('new-proposal') || modules.has('delegations')) {
+  if (modules.has('proposal') || modules.has('new-proposal') || modules.has('delegations')
+      || modules.has('mail-settings')) {
     const { attachActs } = await import('./act.js');
     attachActs(me, secure);
   }
