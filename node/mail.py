@@ -131,6 +131,30 @@ def _words(kind: str, payload: dict[str, Any], gettext) -> tuple[str, str]:
     return subject % {"title": title}, first
 
 
+def _envelope(*, sender: str, address: str, subject: str, lang: str, message_id: str,
+              thread: str | None, unsubscribe: str, text: str, html: Markup) -> EmailMessage:
+    """One mail to one person: headers every mail of the node carries, text and HTML."""
+    # long single-token headers (a thread id, the unsubscribe URL) must not be folded or
+    # RFC 2047-encoded: mail clients would not thread, nor find the one-click link
+    message = EmailMessage(policy=policy.default.clone(max_line_length=998))
+    message["From"] = sender
+    message["To"] = address
+    message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = message_id  # the same on a resend: shown once
+    if thread:
+        message["In-Reply-To"] = thread
+        message["References"] = thread
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = lang
+    message.set_content(text)
+    message.add_alternative(f"<!doctype html><html lang=\"{escape(lang)}\"><body>{html}"
+                            "</body></html>", subtype="html")
+    return message
+
+
 def compose(kind: str, payload: dict[str, Any], *, key: str, address: str, lang: str,
             sender: str, base_url: str, token: str, notice_key: str) -> EmailMessage:
     """One notice as one mail to one person."""
@@ -158,27 +182,11 @@ def compose(kind: str, payload: dict[str, Any], *, key: str, address: str, lang:
                                                   "has your address."),
                                           unsubscribe, gettext("Stop these emails"))
 
-    # long single-token headers (a thread id, the unsubscribe URL) must not be folded or
-    # RFC 2047-encoded: mail clients would not thread, nor find the one-click link
-    message = EmailMessage(policy=policy.default.clone(max_line_length=998))
-    message["From"] = sender
-    message["To"] = address
-    message["Subject"] = subject
-    message["Date"] = formatdate(usegmt=True)
     digest = hashlib.sha256(f"{notice_key}|{key}".encode()).hexdigest()[:32]
-    message["Message-ID"] = f"<{digest}@{host}>"  # the same on a resend: shown once
-    if pid:
-        thread = f"<proposal-{pid}@{host}>"  # one proposal, one thread in a mail client
-        message["In-Reply-To"] = thread
-        message["References"] = thread
-    message["List-Unsubscribe"] = f"<{unsubscribe}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
-    message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = lang
-    message.set_content("\n".join(lines))
-    message.add_alternative(f"<!doctype html><html lang=\"{escape(lang)}\"><body>{html}"
-                            "</body></html>", subtype="html")
-    return message
+    thread = f"<proposal-{pid}@{host}>" if pid else None  # one proposal, one thread
+    return _envelope(sender=sender, address=address, subject=subject, lang=lang,
+                     message_id=f"<{digest}@{host}>", thread=thread, unsubscribe=unsubscribe,
+                     text="\n".join(lines), html=html)
 
 
 async def open_session(smtp: Smtp, timeout_s: float):
@@ -315,21 +323,10 @@ def compose_digest(items: list[Any], *, key: str, address: str, lang: str, sende
                            for s, link in entries)
     html += Markup('<hr><p><small><a href="{0}">{1}</a></small></p>').format(
         unsubscribe, gettext("Stop these emails"))
-    message = EmailMessage(policy=policy.default.clone(max_line_length=998))
-    message["From"] = sender
-    message["To"] = address
-    message["Subject"] = title
-    message["Date"] = formatdate(usegmt=True)
     digest = hashlib.sha256(f"digest|{key}|{items[0][3]}".encode()).hexdigest()[:32]
-    message["Message-ID"] = f"<{digest}@{host}>"
-    message["List-Unsubscribe"] = f"<{unsubscribe}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = lang
-    message.set_content(text)
-    message.add_alternative(f"<!doctype html><html lang=\"{escape(lang)}\"><body>{html}"
-                            "</body></html>", subtype="html")
-    return message
+    return _envelope(sender=sender, address=address, subject=title, lang=lang,
+                     message_id=f"<{digest}@{host}>", thread=None, unsubscribe=unsubscribe,
+                     text=text, html=html)
 
 
 def _mark(store: Store, did: int, column: str, now_ms: int, attempts: int,

@@ -154,17 +154,10 @@ async def test_an_address_refused_for_good_is_marked_and_not_retried(paris, inbo
 
 
 async def test_unsubscribe_by_the_link_stops_the_next_notice_and_a_forged_one_is_refused(
-        tmp_path, aiohttp_client, inbox):
-    from node.app import create_app
+        client, inbox):
     from node.federation.api import NODE
 
     box, port = inbox
-    charter = tmp_path / "charter.json"
-    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
-    key = tmp_path / "paris-node.key"
-    write_key_file(key, person_key("node paris"))
-    init_data_dir(tmp_path / "paris", charter, "paris", key)
-    client = await aiohttp_client(create_app(tmp_path / "paris", sync_enabled=False))
     node = client.app[NODE]
     node.member_add(pub("jeanne"), "Jeanne", "jeanne@example.org", node.clock())
     token = unsubscribe_token(node.store, pub("jeanne"))
@@ -285,16 +278,9 @@ async def test_a_digest_collects_a_days_notices_into_one_mail(paris, inbox):
 
 
 async def test_a_member_sets_their_own_address_by_signing_and_nobody_else_can(
-        tmp_path, aiohttp_client):
-    from node.app import create_app
+        client):
     from node.federation.api import NODE
 
-    charter = tmp_path / "charter.json"
-    charter.write_text(json.dumps(small_charter(min_open_hours=1)))
-    key = tmp_path / "paris-node.key"
-    write_key_file(key, person_key("node paris"))
-    init_data_dir(tmp_path / "paris", charter, "paris", key)
-    client = await aiohttp_client(create_app(tmp_path / "paris", sync_enabled=False))
     node = client.app[NODE]
     node.member_add(pub("jeanne"), "Jeanne", "", node.clock())
 
