@@ -18,7 +18,7 @@ import pytest
 
 from node.datadir import DataDir
 from node.devcluster import LocalFederation, Person
-from node.events import b64url, sign_event
+from node.events import b64url, canonical, sign_event
 from node.federation.httpsig import sign_request
 from node.service import ChapterNode
 from node.store import open_store
@@ -283,14 +283,41 @@ def test_chapter_data_never_reaches_a_peer(federation: LocalFederation) -> None:
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
         feed = resp.read()
     assert b"Thursdays" in feed  # the shared decision went out, as a feedback_request
+    # Jeanne sets her own address and email preferences on Paris's web app, signed with her key.
+    paris = fed.nodes["paris"]
+    unsigned = {"v": 1, "federation": fed.charter.id, "type": "mail_settings",
+                "chapter": "paris", "author": jeanne.public, "created_at": format_ms(now_ms()),
+                "body": {"contact": "jeanne.new@secret.example", "mode": "digest", "lang": "it"}}
+    statement = {**unsigned, "sig": b64url(jeanne.key.sign(canonical(unsigned)).signature)}
+    assert paris.post("/api/v1/mail", canonical(statement))[0] == 200
+    # ...and a later notice for her goes into Paris's mail queue, not anywhere else.
+    assert fed.act(jeanne, "paris", "proposal", {
+        "title": "A second reading group", "text": "", "kind": "action"})[0] == 201
+    assert fed.wait_for(lambda: len({frozenset(held_ids(fed, s)) for s in CHAPTERS}) == 1, 15)
+    exports = b""
+    for slug in CHAPTERS:  # what anyone can download, an auditor or another chapter
+        with urllib.request.urlopen(fed.nodes[slug].url + "/api/v1/export", timeout=5) as resp:
+            exports += resp.read()
     fed.stop_all()
+    secrets = (b"Jeanne Dupont-Secret", b"jeanne@secret.example", b"jeanne.new@secret.example",
+               b"4321 EUR", b"keeps its meetup budget")
+    assert all(s not in exports for s in secrets)
+    assert any(b"jeanne.new@secret.example" in f.read_bytes()  # it is kept, at home
+               for f in paris.data_dir.glob("node.db*"))
     for slug in ("rome", "barcelona"):
         db = (fed.nodes[slug].data_dir / "node.db").read_bytes()
         wal = fed.nodes[slug].data_dir / "node.db-wal"
         everything = feed + db + (wal.read_bytes() if wal.exists() else b"")
-        for secret in (b"Jeanne Dupont-Secret", b"jeanne@secret.example", b"4321 EUR",
-                       b"keeps its meetup budget"):
+        for secret in secrets:
             assert secret not in everything, (slug, secret)
+        peer = open_store(fed.nodes[slug].data_dir / "node.db")
+        try:  # no preference either: a peer holds no member, no mail setting, no mail to send
+            for table in ("local_members", "local_mail"):
+                assert peer.db.execute(f"select count(*) from {table}").fetchone()[0] == 0
+            assert peer.db.execute("select count(*) from deliveries where target like "
+                                   "'mail:%' or target like 'digest:%'").fetchone()[0] == 0
+        finally:
+            peer.close()
 
 
 def test_a_hanging_peer_slows_nothing_else(tmp_path: Path) -> None:
