@@ -105,6 +105,10 @@ class Notices:
         event = self.store.get(pid)
         return _summary(pid, json.loads(event.canonical)) if event else {"id": pid}
 
+    def _author(self, pid: str) -> str | None:
+        event = self.store.get(pid)
+        return json.loads(event.canonical)["author"] if event else None
+
     def _notice(self, key: str, kind: str, proposal: str, now_ms: int,
                 payload: dict[str, Any]) -> int:
         body = {"kind": kind, "chapter": self.chapter, "at": format_ms(now_ms), **payload}
@@ -117,9 +121,12 @@ class Notices:
                 return 0
             targets = [t.url for t in self.targets if kind in t.events]
             if self.mail:
-                # each: a mail per notice; digest: collected into one mail a day (node.mail)
-                targets += [f"{'mail' if r['mode'] == 'each' else 'digest'}:{r['key']}"
-                            for r in self.store.mail_recipients()
+                # each: a mail per notice; digest: collected into one mail a day (node.mail);
+                # but a proposal's author hears of each veto on it at once
+                author = self._author(proposal) if kind in ("veto_filed", "veto_withdrawn") \
+                    else None
+                targets += [f"{'mail' if r['mode'] == 'each' or r['key'] == author else 'digest'}"
+                            f":{r['key']}" for r in self.store.mail_recipients()
                             if r["mode"] in ("each", "digest") and not (
                                 kind == "closing_soon" and self.store.has_acted(r["key"], proposal))]
             for target in targets:

@@ -277,6 +277,24 @@ async def test_a_digest_collects_a_days_notices_into_one_mail(paris, inbox):
     assert await deliver_mail_due(paris.store, smtp(port), BASE, later + 60_000) == 0
 
 
+async def test_an_author_on_the_digest_hears_of_a_veto_at_once(paris, inbox):
+    box, port = inbox
+    now = paris.clock()
+    for who in ("amelie", "jonas"):
+        paris.store.set_mail(pub(who), mode="digest", now_ms=now)
+    notices = Notices(paris.store, "paris", [], mail=True)
+    pid = act(paris, "amelie", "proposal", {"title": "Join the housing coalition", "text": "",
+                                            "kind": "consent",
+                                            "closes_at": format_ms(now + 2 * 86_400_000)})
+    act(paris, "marco", "veto", {"proposal": pid, "reason": "We have not read its charter."})
+    notices.collect(now)
+    await deliver_mail_due(paris.store, smtp(port), BASE, now)
+    (veto,) = box.to("amelie@example.org")  # the author, at once; the opening waits for the day
+    assert "veto" in veto["Subject"].lower()
+    assert "We have not read its charter." in veto.get_body(("plain",)).get_content()
+    assert box.to("jonas@example.org") == []  # everyone else on the digest: with the day's mail
+
+
 async def test_a_member_sets_their_own_address_by_signing_and_nobody_else_can(
         client):
     from node.federation.api import NODE
