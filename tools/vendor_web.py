@@ -31,7 +31,7 @@ MANIFEST = ROOT / "node" / "web" / "vendor.json"
 # package, version, files to copy (paths inside the tarball's package/ folder), destination
 PACKAGES: list[tuple[str, str, list[str], Path]] = [
     ("@noble/ed25519", "3.2.0", ["index.js", "LICENSE"], STATIC),
-    ("@noble/hashes", "2.4.0", ["argon2.js", "blake2.js", "_blake.js", "_md.js", "_u64.js",
+    ("@noble/hashes", "2.4.0", ["argon2.js", "blake2.js", "sha2.js", "_blake.js", "_md.js", "_u64.js",
                                 "utils.js", "LICENSE"], STATIC),
     ("@noble/ciphers", "2.4.0", ["salsa.js", "_arx.js", "_poly1305.js", "utils.js", "LICENSE"],
      STATIC),
