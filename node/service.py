@@ -850,16 +850,34 @@ class ChapterNode:
                 "node_key": self.node_public, "now": format_ms(now_ms), "events": self.store.count(),
                 "head": head, "feed_epoch": self.feed_epoch, "peers": peers}
 
-    def export_lines(self, now_ms: int) -> Iterator[bytes]:
-        """PROTOCOL §7: charter, events (late acts left out), then one sealed line per seal."""
+    def export_lines(self, now_ms: int, *, evidence_of: str | None = None) -> Iterator[bytes]:
+        """PROTOCOL §7: charter, events (late acts left out), then one sealed line per seal.
+
+        evidence_of: only the lines that decide that proposal, so a browser can recompute it
+        without downloading the whole log: the registry's events (members, node moves, every
+        proposal with an effect, with its acts and seals), the proposal, the consent proposal
+        it escalates, their acts, the global delegations and their seals. Comments, feedback
+        requests and other proposals' acts are left out; nothing else changes.
+        """
+        proposals = list(self.store.events_of(types=["proposal"]))
+        wanted: set[str] | None = None
+        if evidence_of is not None:
+            target = next((p for p in proposals if p.id == evidence_of), None)
+            if target is None:
+                raise NotFound(f"no proposal {evidence_of} on this node", code="unknown_proposal")
+            wanted = {p.id for p in proposals if p.body.get("effect") is not None}
+            wanted.add(target.id)
+            if target.body.get("escalated_from"):
+                wanted.add(target.body["escalated_from"])
         yield json.dumps({"charter": self.charter.to_json()}, ensure_ascii=False,
                          separators=(",", ":")).encode()
         late: set[str] = set()
-        for proposal in self.store.events_of(types=["proposal"]):
-            late.update(self._compute(proposal, now_ms).late_acts)
+        for proposal in proposals:
+            if wanted is None or proposal.id in wanted:
+                late.update(self._compute(proposal, now_ms).late_acts)
         seals: list[str] = []
         for event in self.store.iter_all():
-            if event.id in late:
+            if event.id in late or (wanted is not None and not _decides(event, wanted)):
                 continue
             if event.type == "seal":
                 seals.append(event.id)
@@ -868,6 +886,18 @@ class ChapterNode:
             line = self.sealed_line(seal_id)
             if line:
                 yield line
+
+
+def _decides(event: Event, proposals: set[str]) -> bool:
+    """Whether `event` is evidence for one of `proposals` (or for the registry they read)."""
+    if event.type in ("member", "chapter_url"):
+        return True
+    if event.type == "proposal":
+        return event.id in proposals
+    if event.type in ("comment", "feedback_request"):
+        return False
+    target = event.body.get("proposal")
+    return target in proposals or (event.type == "delegation" and target is None)
 
 
 def _run(steps: Generator[None, None, list[Outcome]]) -> list[Outcome]:

@@ -8,8 +8,10 @@ transport).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -180,12 +182,25 @@ async def mail_settings(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.StreamResponse:
     """The federation log as `chapter-node export` writes it (PROTOCOL §7): public, as every
     event is; a chapter admitted later starts from it (`init --peer`)."""
+    return await _stream_lines(request, request.app[NODE].export_lines(_now_ms(request)))
+
+
+@routes.get("/api/v1/proposals/{id}/evidence")
+async def evidence(request: web.Request) -> web.StreamResponse:
+    """What decides one proposal, as export lines: a browser checks the result from these
+    alone (signatures, seals against their acts_root, the tally), trusting no node."""
     node = request.app[NODE]
+    lines = node.export_lines(_now_ms(request), evidence_of=request.match_info["id"])
+    first = next(lines)  # an unknown proposal is refused before the answer starts
+    return await _stream_lines(request, itertools.chain([first], lines))
+
+
+async def _stream_lines(request: web.Request, lines: Iterable[bytes]) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     response.enable_compression()
     await response.prepare(request)
     chunk: list[bytes] = []
-    for line in node.export_lines(_now_ms(request)):
+    for line in lines:
         chunk.append(line)
         if len(chunk) >= 1000:
             await response.write(b"\n".join(chunk) + b"\n")
