@@ -121,14 +121,16 @@ class Notices:
                 return 0
             targets = [t.url for t in self.targets if kind in t.events]
             if self.mail:
-                # each: a mail per notice; digest: collected into one mail a day (node.mail);
-                # but a proposal's author hears of each veto on it at once
-                author = self._author(proposal) if kind in ("veto_filed", "veto_withdrawn") \
-                    else None
-                targets += [f"{'mail' if r['mode'] == 'each' or r['key'] == author else 'digest'}"
-                            f":{r['key']}" for r in self.store.mail_recipients()
-                            if r["mode"] in ("each", "digest") and not (
-                                kind == "closing_soon" and self.store.has_acted(r["key"], proposal))]
+                # each: a mail per notice; digest: one mail a day (node.mail); but a
+                # proposal's author hears of each veto on it at once
+                author = (self._author(proposal) if kind in ("veto_filed", "veto_withdrawn")
+                          else None)
+                for r in self.store.mail_recipients():
+                    if r["mode"] not in ("each", "digest") or (
+                            kind == "closing_soon" and self.store.has_acted(r["key"], proposal)):
+                        continue
+                    at_once = r["mode"] == "each" or r["key"] == author
+                    targets.append(f"{'mail' if at_once else 'digest'}:{r['key']}")
             for target in targets:
                 self.store.db.execute(
                     "insert or ignore into deliveries (target, notice, next_attempt_ms) "
