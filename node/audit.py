@@ -13,7 +13,6 @@ The rules themselves live in node.governance; this module only reads the file an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from .charter import Charter, charter_from_object
 from .errors import ChapterNodeError, ConfigError, InvalidEvent, NotFound
-from .events import MAX_RAW_BYTES, Event, event_from_object, loads_strict
+from .events import MAX_RAW_BYTES, Event, event_from_object, is_event_id, loads_strict
 from .governance import (
     Decision,
     Escalated,
@@ -37,9 +36,6 @@ from .governance import (
 
 __all__ = ["Export", "read_export", "parse_export", "audit_proposal", "tally_report",
            "proposals_report", "explain"]
-
-_EVENT_ID = re.compile(r"^[0-9a-f]{64}$")
-
 
 @dataclass(frozen=True, slots=True)
 class Export:
@@ -118,9 +114,9 @@ def _charter_line(obj: Any) -> Charter:
 def _sealed_line(obj: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
     inner = obj.get("sealed")
     if (set(obj) != {"sealed"} or not isinstance(inner, dict) or set(inner) != {"seal", "acts"}
-            or not isinstance(inner["seal"], str) or not _EVENT_ID.match(inner["seal"])
+            or not is_event_id(inner["seal"])
             or not isinstance(inner["acts"], list)
-            or not all(isinstance(a, str) and _EVENT_ID.match(a) for a in inner["acts"])):
+            or not all(is_event_id(a) for a in inner["acts"])):
         raise InvalidEvent('a sealed line is {"sealed": {"seal": "<id>", "acts": ["<id>", ...]}}',
                            code="bad_export")
     return inner["seal"], tuple(inner["acts"])

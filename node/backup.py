@@ -12,7 +12,6 @@ import fcntl
 import os
 import secrets
 import sqlite3
-import time
 from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from .datadir import DataDir
 from .errors import ConfigError, StoreError
 from .store import open_store
+from .times import wall_clock_ms
 
 __all__ = ["backup", "restore", "node_lock", "SEAL_HOLD_MS"]
 
@@ -104,7 +104,7 @@ def restore(data_dir: str | Path, source: str | Path) -> int:
         store = open_store(d.db_path)  # migrates a backup made by an older version
         try:
             store.set_meta("feed_epoch", secrets.token_hex(8))
-            store.set_meta("hold_seals_until_ms", str(int(time.time() * 1000) + SEAL_HOLD_MS))
+            store.set_meta("hold_seals_until_ms", str(wall_clock_ms() + SEAL_HOLD_MS))
             return store.count()
         finally:
             store.close()

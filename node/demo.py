@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .devcluster import LocalFederation, Person
 from .keys import write_key_file
-from .times import format_ms
+from .times import format_ms, wall_clock_ms
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
 
@@ -133,7 +133,7 @@ def run(fed: LocalFederation, started: float) -> int:
     for slug, node in fed.nodes.items():
         ok(f"{slug} node serving on {node.url}")
 
-    now = int(time.time() * 1000)
+    now = wall_clock_ms()
     closes = format_ms(now + OPEN_S * 1000 + 1500)
 
     step("Strategic decision (consent): Amélie proposes through Paris")
@@ -181,7 +181,7 @@ def run(fed: LocalFederation, started: float) -> int:
     everywhere(fed, consent, lambda r: r["tally"]["vetoes"] == 0,
                "no standing veto anywhere")
 
-    wait_s = max(0.0, (int(time.time() * 1000) - now) / -1000 + OPEN_S + 1.5)
+    wait_s = max(0.0, (wall_clock_ms() - now) / -1000 + OPEN_S + 1.5)
     step(f"Waiting for the close, the grace window and the seals (~{wait_s + 3:.0f} s)")
     for pid, what in ((consent, "consent proposal"), (vote, "vote")):
         everywhere(fed, pid, lambda r: r["final"], f"{what} final on every node (3 seals each)",

@@ -27,7 +27,7 @@ from .charter import Charter, charter_from_object
 from .datadir import init_data_dir
 from .events import Event, b64url, sign_event
 from .keys import write_key_file
-from .times import format_ms
+from .times import format_ms, wall_clock_ms
 
 __all__ = ["Person", "LocalNode", "LocalFederation", "free_port"]
 
@@ -106,7 +106,7 @@ class LocalFederation:
                                          self.root / slug, key)
         doc = {
             "name": "Demo federation",
-            "created_at": format_ms(int(time.time() * 1000) - 3_600_000),
+            "created_at": format_ms(wall_clock_ms() - 3_600_000),
             "chapters": [{"slug": n.slug, "key": b64url(bytes(n.key.verify_key)),
                           "url": f"http://127.0.0.1:{n.url_port}"} for n in self.nodes.values()],
             "connectors": [{"key": p.public, "name": p.name, "chapter": p.chapter}
@@ -186,7 +186,7 @@ class LocalFederation:
         """`person` signs an act with their own key and submits it through node `via`."""
         assert self.charter is not None
         event = sign_event(federation=self.charter.id, type=type, chapter=via,
-                           created_at=format_ms(created_ms or int(time.time() * 1000)),
+                           created_at=format_ms(created_ms or wall_clock_ms()),
                            body=body, signing_key=person.key)
         status, answer = self.nodes[via].post("/api/v1/events", event.canonical)
         return status, answer, event

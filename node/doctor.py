@@ -24,6 +24,7 @@ from .errors import ChapterNodeError
 from .federation.httpsig import sign_request
 from .keys import check_key_permissions
 from .store import open_store
+from .times import wall_clock_ms
 
 __all__ = ["Finding", "diagnose"]
 
@@ -159,7 +160,7 @@ def _peers(d: DataDir, timeout_s: float) -> list[Finding]:
     store = d.store()
     try:
         node = ChapterNode(store, d.charter(), d.chapter(store), d.node_key())
-        now = int(time.time() * 1000)
+        now = wall_clock_ms()
         registry = node.registry(now)
         peers = node.peer_urls(now)
         seed = bytes(node.node_key)

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - exercised only where orjson is missing
 
 __all__ = [
     "Event",
+    "is_event_id",
     "UnverifiedEvent",
     "ENVELOPE_FIELDS",
     "ACT_TYPES",
@@ -279,6 +280,14 @@ def loads_strict(data: bytes | str) -> Any:
 
 # A canonical text whose strings hold no escape and no non-ASCII character: with its strings
 # cut out, what is left is structure, literals and numbers.
+_EVENT_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def is_event_id(value: object) -> bool:
+    """An event id, federation id or hash as the protocol spells it: 64 lowercase hex digits."""
+    return isinstance(value, str) and _EVENT_ID.fullmatch(value) is not None
+
+
 _STRINGS = re.compile(rb'"[^"]*"')
 _FLOAT_OR_LONG = re.compile(rb"[0-9][.eE]|[0-9]{16}")
 _MAX_PLAIN_NESTING = 64

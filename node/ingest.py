@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from .events import (
     MAX_RAW_BYTES, Event, UnverifiedEvent, event_id, load_event_json, precheck_object,
 )
 from .verify_worker import CLAIM_SLOTS, FREE, NOT_CHECKED, STOLEN, encode_request
+from .times import wall_clock_ms
 
 __all__ = ["ClientGroups", "drive", "SignatureVerifier", "Ticket", "PendingEvent", "SealedLine", "check_lines",
            "shared_verifier"]
@@ -505,7 +505,7 @@ class ClientGroups:
         self.node = node
         self.max_group = max_group
         # the node's clock (injectable for simulations), else the wall clock
-        self._clock = clock or getattr(node, "clock", None) or (lambda: int(time.time() * 1000))
+        self._clock = clock or getattr(node, "clock", None) or wall_clock_ms
         self._queue: list[tuple[bytes, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

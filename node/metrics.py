@@ -8,13 +8,13 @@ node when Prometheus scrapes, so they can never drift from the store. Each app h
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from .times import wall_clock_ms
 
 if TYPE_CHECKING:
     from .service import ChapterNode
@@ -74,7 +74,7 @@ class _StateCollector(Collector):
         self.metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        now = int(time.time() * 1000)
+        now = wall_clock_ms()
         status = self.node.status(now)
         held = GaugeMetricFamily("chapter_node_events_held", "Federation events in the store")
         held.add_metric([], status["events"])

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
-import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,23 +31,19 @@ from .errors import (
 )
 from .backup import SEAL_HOLD_MS
 from .events import (
-    Event, b64url, decode_key, precheck_event, sign_event,
+    Event, b64url, decode_key, is_event_id, precheck_event, sign_event,
 )
 from .ingest import PendingEvent, SealedLine, SignatureVerifier, check_lines, shared_verifier
 from .federation.negentropy import Negentropy, VectorStorage
 from .merkle import acts_root
 from .store import Store
-from .times import format_ms, parse_ms
+from .times import format_ms, parse_ms, wall_clock_ms
 
 __all__ = ["ChapterNode", "Clock", "Outcome", "OUTBOX_BATCH_BYTES", "PeerUrls", "wall_clock_ms"]
 
 # The node's one clock: milliseconds since the epoch. Injectable so a simulation can run many
 # nodes on virtual time (and skew them); the running node uses the wall clock.
 Clock = Callable[[], int]
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # Negentropy frames we send (256 KiB); we parse replies up to 4 times that.
@@ -487,8 +481,8 @@ class ChapterNode:
     def accept_sealed(self, sealed: Any) -> str:
         """Check a sealed id list against its seal's `acts_root` and `acts_count`; keep it."""
         if (not isinstance(sealed, dict) or set(sealed) != {"seal", "acts"}
-                or not _is_id(sealed["seal"]) or not isinstance(sealed["acts"], list)
-                or not all(_is_id(a) for a in sealed["acts"])):
+                or not is_event_id(sealed["seal"]) or not isinstance(sealed["acts"], list)
+                or not all(is_event_id(a) for a in sealed["acts"])):
             raise BadRequest('a sealed line is {"sealed": {"seal": id, "acts": [ids]}} with '
                              'lowercase hex ids', code="bad_sealed_line")
         seal = self.store.get(sealed["seal"])
@@ -919,15 +913,8 @@ def _client_refusal(raw: bytes, federation: str) -> ChapterNodeError:
     return InvalidEvent("not an event", code="not_an_object")  # pragma: no cover
 
 
-_HEX_ID = re.compile(r"[0-9a-f]{64}")
-
-
 def _authentic(seal: Event, registry: gov.Registry) -> bool:
     """Signed by the node key of the chapter it names (chapters stay, their keys never
     change, so the registry now answers for any instant)."""
     chapter = registry.chapter(seal.chapter)
     return chapter is not None and chapter.key == seal.author
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, str) and _HEX_ID.fullmatch(value) is not None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlite_utils import Database
 
 from .errors import StoreError
 from .events import ACT_TYPES, Event, event_from_stored
+from .times import wall_clock_ms
 
 __all__ = ["Store", "MIGRATIONS", "PeerState", "open_store"]
 
@@ -207,7 +207,7 @@ class Store:
                 fn(self.db)
                 self.db.execute(
                     "insert into _migrations (name, applied_ms) values (?, ?)",
-                    [name, int(time.time() * 1000)],
+                    [name, wall_clock_ms()],
                 )
             applied.append(name)
         return applied

@@ -8,15 +8,22 @@ what every deadline computation uses (no floats, no time zones).
 from __future__ import annotations
 
 import re
+import time
 from functools import lru_cache
 from datetime import date, datetime, timezone
 
-__all__ = ["TIMESTAMP_RE", "parse_ms", "format_ms", "is_timestamp"]
+__all__ = ["TIMESTAMP_RE", "parse_ms", "format_ms", "is_timestamp", "wall_clock_ms"]
 
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z", re.ASCII)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def wall_clock_ms() -> int:
+    """The wall clock in integer milliseconds: the one place anything reads it (a node's
+    clock is injectable on top of it, node.service.Clock)."""
+    return int(time.time() * 1000)
 
 
 def is_timestamp(text: object) -> bool:

@@ -9,7 +9,6 @@ disagree about what an act contains.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import click
 from ..charter import load_charter
 from ..errors import InvalidEvent, Misuse
 from ..events import Event, sign_event
-from ..times import format_ms, is_timestamp
+from ..times import format_ms, is_timestamp, wall_clock_ms
 from .options import emit_json, load_key, resolve_id
 
 __all__ = ["COMMANDS", "ACTS", "ActSpec", "parse_duration_ms"]
@@ -135,8 +134,6 @@ ACTS: tuple[ActSpec, ...] = (
 )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 _ID_OPTIONS = ("proposal", "reply_to", "escalated_from")
@@ -145,7 +142,7 @@ _ID_OPTIONS = ("proposal", "reply_to", "escalated_from")
 def build_act(spec: ActSpec, kw: dict[str, Any], *, federation: str, chapter: str,
               created_at: str | None, lookup: Callable[[str], list[str]] | None) -> Event:
     """Sign the act; ids given by a prefix are resolved with `lookup` (None: offline)."""
-    now = _now_ms()
+    now = wall_clock_ms()
     kw = {**kw, **{name: resolve_id(kw[name], lookup) for name in _ID_OPTIONS if kw.get(name)}}
     if created_at is not None and not is_timestamp(created_at):
         raise Misuse("--created-at must be like 2026-11-24T10:00:00.000Z",

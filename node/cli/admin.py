@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from ..charter import load_charter
 from ..config import SECRET_SETTINGS
 from ..datadir import DataDir, init_data_dir
 from ..errors import Misuse, NotFound
+from ..times import wall_clock_ms
 from .options import (emit_json, json_option, node_or_data_dir, passphrase_option,
                       passphrase_source, resolve_id, table)
 
@@ -27,8 +27,6 @@ data_dir_option = click.option(
     help="The node's data directory (made by `chapter-node init`).")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _open_node(data_dir: str, passphrase_env: str | None = None):
@@ -77,7 +75,7 @@ def init(data_dir: str, charter: str, chapter: str, node_key: str, peer: str | N
 
     export, path, temporary = read_history(peer, history)
     try:
-        now = _now_ms()
+        now = wall_clock_ms()
         ask = passphrase_source(passphrase_env)
         proposal = admitted_by(load_charter(charter), export, chapter,
                                public_key(read_key_file(node_key, ask)), now)
@@ -192,7 +190,7 @@ def _status(node: str | None, data_dir: str | None) -> dict[str, Any]:
 
         return NodeClient(node).status()
     if data_dir:
-        return _open_node(data_dir).status(_now_ms())
+        return _open_node(data_dir).status(wall_clock_ms())
     raise Misuse("give --node URL or --data-dir DIR", code="bad_option")
 
 
@@ -246,7 +244,7 @@ def member_add(data_dir: str, person: str, name: str, contact: str,
       chapter-node member add --data-dir ./paris --key kX3...Q --name Jeanne
     """
     node = _open_node(data_dir, passphrase_env)
-    event = node.member_add(person, name, contact, _now_ms())
+    event = node.member_add(person, name, contact, wall_clock_ms())
     click.echo(f"member {person} vouched for by {node.chapter} ({event.id})")
 
 
@@ -262,7 +260,7 @@ def member_remove(data_dir: str, person: str, passphrase_env: str | None) -> Non
       chapter-node member remove --data-dir ./paris --key kX3...Q
     """
     node = _open_node(data_dir, passphrase_env)
-    event = node.member_remove(person, _now_ms())
+    event = node.member_remove(person, wall_clock_ms())
     click.echo(f"member {person} no longer vouched for by {node.chapter} ({event.id})")
 
 
@@ -312,7 +310,7 @@ def member_mail(data_dir: str, person: str, contact: str | None, mode: str | Non
     elif not any(r["key"] == person for r in node.local_members()):
         raise NotFound(f"{person} is not a member of {node.chapter}", code="unknown_member")
     if mode or lang:
-        node.store.set_mail(person, mode=mode, lang=lang, now_ms=_now_ms())
+        node.store.set_mail(person, mode=mode, lang=lang, now_ms=wall_clock_ms())
     who = node.store.mail_recipient(person)
     click.echo(f"{person[:8]}: " + (f"{who['mode']} notice by email to {who['address']}, in "
                                     f"{who['lang']}" if who else "no email address"))
@@ -369,7 +367,7 @@ def move(data_dir: str, url: str, passphrase_env: str | None) -> None:
 
     check_url(url)
     node = _open_node(data_dir, passphrase_env)
-    event = node.move(url, _now_ms())
+    event = node.move(url, wall_clock_ms())
     click.echo(f"{node.chapter} now answers at {url} ({event.id}); set public_url to it too "
                "(chapter-node config) if it is set")
 
@@ -397,7 +395,7 @@ def decision_add(data_dir: str, title: str, text: str) -> None:
       chapter-node decision add --data-dir ./paris --title "Move the meetup to Thursdays"
     """
     node = _open_node(data_dir)
-    click.echo(f"local decision {node.decision_add(title, text, _now_ms())} recorded")
+    click.echo(f"local decision {node.decision_add(title, text, wall_clock_ms())} recorded")
 
 
 @decision.command("list")
@@ -434,7 +432,7 @@ def decision_share(data_dir: str, decision_id: int, closes_in: str,
     from .acts import parse_duration_ms
 
     node = _open_node(data_dir, passphrase_env)
-    now = _now_ms()
+    now = wall_clock_ms()
     event = node.decision_share(decision_id, now + parse_duration_ms(closes_in), now)
     click.echo(f"decision {decision_id} shared for feedback as {event.id}")
 
@@ -456,7 +454,7 @@ def export(data_dir: str, out: str) -> None:
     stream = sys.stdout.buffer if out == "-" else open(out, "wb")
     try:
         count = 0
-        for line in node.export_lines(_now_ms()):
+        for line in node.export_lines(wall_clock_ms()):
             stream.write(line + b"\n")
             count += 1
     finally:
@@ -560,7 +558,7 @@ def show(event_id: str, node: str | None, data_dir: str | None, as_json: bool) -
         if held.type != "proposal":
             emit_json(held.to_json())
             return
-        now = _now_ms()
+        now = wall_clock_ms()
         report = local.proposal_report(eid, now)
         act = activity.activity(local.store.events_of(proposal=eid, types=activity.ACTIVITY_TYPES),
                                 local.registry(now))

@@ -6,14 +6,13 @@ Thin commands over node.audit: read the file, call one library function, print. 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
 from ..audit import proposals_report, read_export, tally_report
 from ..errors import Misuse
-from ..times import is_timestamp, parse_ms
+from ..times import is_timestamp, parse_ms, wall_clock_ms
 from .options import emit_json, json_option, resolve_id, table
 
 __all__ = ["tally_command", "proposals_command", "COMMANDS"]
@@ -21,7 +20,7 @@ __all__ = ["tally_command", "proposals_command", "COMMANDS"]
 
 def _now_ms(now: str | None) -> int:
     if now is None:
-        return time.time_ns() // 1_000_000
+        return wall_clock_ms()
     if not is_timestamp(now):
         raise Misuse("--now must be like 2026-11-24T10:00:00.000Z", code="bad_timestamp")
     return parse_ms(now)

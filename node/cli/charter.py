@@ -15,7 +15,7 @@ import click
 
 from .. import charter_draft as draft
 from ..errors import ConfigError
-from ..times import format_ms, is_timestamp
+from ..times import format_ms, is_timestamp, wall_clock_ms
 from .options import emit_json, json_option, table
 
 __all__ = ["charter", "COMMANDS"]
@@ -94,7 +94,7 @@ def charter_new(path: Path, name: str, rules: tuple[str, ...], created_at: str |
         raise ConfigError("--created-at must be like 2026-11-24T10:00:00.000Z",
                           code="bad_timestamp")
     chosen = dict(draft.parse_rule(r) for r in rules)
-    doc = draft.new_draft(name, created_at or format_ms(_now_ms()), chosen)
+    doc = draft.new_draft(name, created_at or format_ms(wall_clock_ms()), chosen)
     _write(path, doc, new=True)
     click.echo(f"wrote {path}: {name}")
     for rule, value in doc["rules"].items():
@@ -184,10 +184,6 @@ def charter_check(path: Path) -> None:
                f"{len(result.connectors)} Connectors, federation id {result.id}")
 
 
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
 
 
 COMMANDS = [charter]

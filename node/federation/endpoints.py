@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 
 from ..errors import BadRequest, NotFound
+from ..events import is_event_id
 from ..ingest import drive
 from ..metrics import NodeMetrics
 from ..service import ChapterNode
@@ -44,7 +45,6 @@ BODY_LIMITS: dict[tuple[str, str], int] = {
 }
 
 _DECIMAL = re.compile(r"[0-9]{1,30}")  # ASCII digits only: int() also takes "٢", "+5", "5_0"
-_EVENT_ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +124,7 @@ def fetch(node: ChapterNode, body: bytes) -> Answer:
         # ids are 64 lowercase hex: anything else names no event (and a lone surrogate
         # would not even reach the store's query)
         assert isinstance(ids, list) and all(
-            isinstance(i, str) and _EVENT_ID.fullmatch(i) for i in ids)
+            is_event_id(i) for i in ids)
     except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as e:
         raise BadRequest('body must be {"ids": ["<event id>", ...]}', code="bad_fetch") from e
     if len(ids) > MAX_FETCH_IDS:

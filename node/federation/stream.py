@@ -16,8 +16,9 @@ import json
 from aiohttp import web
 
 from ..errors import BadRequest, Unavailable
+from ..events import is_event_id
 from ..service import ChapterNode
-from .endpoints import _EVENT_ID, int_param
+from .endpoints import int_param
 
 __all__ = ["Broadcast", "TooManyStreams", "serve_stream", "MAX_STREAMS"]
 
@@ -82,7 +83,7 @@ async def serve_stream(request: web.Request, node: ChapterNode, broadcast: Broad
                        ) -> web.StreamResponse:
     """`?proposal=ID` keeps only what names that proposal (its acts, comments, seals)."""
     proposal = request.query.get("proposal")
-    if proposal is not None and not _EVENT_ID.fullmatch(proposal):
+    if proposal is not None and not is_event_id(proposal):
         raise BadRequest("proposal must be a 64-hex event id", code="bad_query")
     if broadcast.streams >= MAX_STREAMS:
         raise TooManyStreams(f"this node serves {MAX_STREAMS} live streams already; "
