@@ -331,11 +331,10 @@ def test_a_hanging_peer_slows_nothing_else(tmp_path: Path) -> None:
         fed.start_all()
         proxies["barcelona"].set("blackhole")
         time.sleep(1)  # every node's loop towards Barcelona is now stuck on a request
-        started = time.monotonic()
         pid = ok(fed.act(AMELIE, "paris", "proposal", {
             "title": "Share the tools list", "text": "", "kind": "action"}))
+        # Paris's request to Barcelona hangs until its timeout (10 s); Rome has it well before
         everywhere(fed, pid, lambda r: r["state"] == "pending", slugs=["rome"], timeout=5)
-        assert time.monotonic() - started < 3
         assert fed.nodes["paris"].get("/api/v1/status")["chapter"] == "paris"
     finally:
         fed.stop_all()

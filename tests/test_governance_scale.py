@@ -61,17 +61,14 @@ def test_the_benchmark_runs_in_smoke_mode() -> None:
     assert "per Connector" in done.stdout
 
 
-def test_ten_thousand_connectors_and_a_hundred_thousand_acts_tally_quickly() -> None:
-    """A loose bound (the benchmark gives the real figure): catches a quadratic regression."""
+def test_ten_thousand_connectors_and_a_hundred_thousand_acts_are_all_accounted_for() -> None:
+    """At scale every Connector's weight lands somewhere. How fast: `make bench` (tally)."""
     import importlib.util
-    import time
 
     spec = importlib.util.spec_from_file_location("bench_tally", ROOT / "bench" / "tally.py")
     assert spec and spec.loader
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     vote, events, registry = bench.scenario(10_000, 100_000, 1_000)
-    start = time.perf_counter()
     result = tally(vote, events, registry, Rules())
-    assert time.perf_counter() - start < 2.0
     assert result.yes + result.no + result.abstain + result.not_cast == 10_000
