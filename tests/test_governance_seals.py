@@ -171,6 +171,18 @@ def test_the_lifecycle_table_allows_every_move_a_story_makes() -> None:
     assert not can_move("final", "closed") and not can_move("adopted", "pending")
 
 
+def test_the_table_drives_the_state(monkeypatch) -> None:
+    """Take a transition out of the table and no proposal takes that step any more."""
+    from node.governance import lifecycle
+
+    story = Story()
+    p = story.propose("amelie", "consent", at="2026-11-24 10:00", closes="2026-11-27 10:00")
+    assert story.decide(p, now="2026-11-27 10:30").state.state == "closed"
+    monkeypatch.setattr(lifecycle, "TRANSITIONS", tuple(
+        t for t in lifecycle.TRANSITIONS if (t.source, t.target) != ("open", "closed")))
+    assert story.decide(p, now="2026-11-27 10:30").state.state == "open"
+
+
 def test_an_action_is_final_once_adopted_and_needs_no_seal() -> None:
     story = Story()
     stall = story.propose("lucia", "action", at="2026-11-24 10:00")
