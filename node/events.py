@@ -405,7 +405,8 @@ def precheck_object(obj: Any, *, federation: str | None,
     if isinstance(obj.get("sig"), str):
         sig = b64url_decode(obj["sig"], 64, what="sig", length_code="bad_signature_length")
     created_ms = _validate(obj, plain=True if canonical_text is not None else None)
-    assert author is not None and sig is not None  # the schema requires both strings
+    if author is None or sig is None:  # the schema requires both strings: never reached
+        raise InvalidEvent("author and sig are required", code="schema_violation")
     try:
         signed_bytes = canonical_text if canonical_text is not None else canonical(obj)
         message = _signing_input(obj, signed_bytes)

@@ -119,14 +119,15 @@ def negentropy(node: ChapterNode, body: bytes, metrics: NodeMetrics | None = Non
 
 def fetch(node: ChapterNode, body: bytes) -> Answer:
     """Events by id (with the sealed list after each seal), as JSON Lines."""
+    refused = BadRequest('body must be {"ids": ["<event id>", ...]}', code="bad_fetch")
     try:
         ids = json.loads(body)["ids"]
-        # ids are 64 lowercase hex: anything else names no event (and a lone surrogate
-        # would not even reach the store's query)
-        assert isinstance(ids, list) and all(
-            is_event_id(i) for i in ids)
-    except (ValueError, KeyError, TypeError, AssertionError, RecursionError) as e:
-        raise BadRequest('body must be {"ids": ["<event id>", ...]}', code="bad_fetch") from e
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise refused from e
+    # ids are 64 lowercase hex: anything else names no event (and a lone surrogate would not
+    # even reach the store's query)
+    if not isinstance(ids, list) or not all(is_event_id(i) for i in ids):
+        raise refused
     if len(ids) > MAX_FETCH_IDS:
         raise BadRequest(f"at most {MAX_FETCH_IDS} ids per fetch", code="batch_too_large")
     return _ndjson(node.lines_for(ids))
