@@ -116,8 +116,7 @@ class _SimNode(ChapterNode):
     def _held_limit(self, after: int, limit: int) -> int:
         if self.hold is None:
             return limit
-        below = self.store.db.execute("select count(*) from events where seq > ? and seq <= ?",
-                                      [after, self.hold]).fetchone()[0]
+        below = self.store.arrived_between(after, self.hold)
         return min(limit, below)
 
     def changes(self, after: int, limit: int) -> tuple[list[bytes], int, int]:
@@ -160,7 +159,7 @@ class Simulation:
             store = self._kept.pop(slug)
         else:
             store = open_store(":memory:" if self.memory else self.root / f"{slug}.db")
-            store.db.execute("PRAGMA synchronous=OFF")  # durability is not what this tests
+            store.skip_fsync()  # durability is not what this tests
         store.set_meta("chapter", slug)
         store.set_meta("federation", self.charter.id)
         node = _SimNode(store, self.charter, slug, person_key(f"node {slug}"),
@@ -241,7 +240,7 @@ class Simulation:
     # --- observing ------------------------------------------------------------------------
 
     def ids(self, slug: str) -> set[str]:
-        return {r[0] for r in self.nodes[slug].store.db.execute("select id from events")}
+        return self.nodes[slug].store.all_ids()
 
     def converged(self) -> bool:
         sets = [self.ids(slug) for slug in self.nodes]

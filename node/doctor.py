@@ -85,7 +85,7 @@ def _store(d: DataDir) -> list[Finding]:
     store = open_store(d.db_path, migrate=False)
     try:
         pending = store.pending_migrations()
-        result = store.db.execute("pragma quick_check").fetchone()[0]
+        result = store.quick_check()
         events = store.count()
     finally:
         store.close()

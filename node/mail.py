@@ -207,11 +207,7 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
     """Send every due mail delivery once, over one connection; returns how many were sent."""
     import aiosmtplib
 
-    rows = store.db.execute(
-        "select d.id, d.target, d.attempts, n.key, n.kind, n.payload from deliveries d "
-        "join notices n on n.key = d.notice where d.target like 'mail:%' and "
-        "d.delivered_ms is null and d.failed_ms is null and d.next_attempt_ms <= ? "
-        "order by d.id limit ?", [now_ms, limit]).fetchall()
+    rows = store.due_mail_deliveries(now_ms, limit)
     sent = 0
     recipients = {r["key"]: r for r in store.mail_recipients()}  # read once per round
     digests = _due_digests(store, recipients, now_ms)
@@ -228,7 +224,7 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
             key = target.split(":", 1)[1]
             who = recipients.get(key)
             if who is None or who["mode"] == "none":  # unsubscribed or gone since: not sent
-                _mark(store, did, "failed_ms", now_ms, attempts, "no longer wants email")
+                store.mark_delivery(did, "failed", now_ms, attempts + 1, "no longer wants email")
                 continue
             message = compose(kind, json.loads(payload), key=key, address=who["address"],
                               lang=who["lang"], sender=smtp.sender, base_url=base_url,
@@ -250,7 +246,7 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
                 _retry_all(store, [r for r in rows if r[0] >= did], now_ms,
                            f"{type(e).__name__}: {e}")
                 break
-            _mark(store, did, "delivered_ms", now_ms, attempts, None)
+            store.mark_delivery(did, "delivered", now_ms, attempts + 1, None)
             sent += 1
         for key, items in digests.items():
             who = recipients[key]
@@ -267,10 +263,7 @@ async def deliver_mail_due(store: Store, smtp: Smtp, base_url: str, now_ms: int,
             except (aiosmtplib.SMTPException, OSError) as e:
                 _retry_all(store, items, now_ms, f"{type(e).__name__}: {e}")
                 break
-            with store.db.atomic():
-                for item in items:
-                    _mark(store, item[0], "delivered_ms", now_ms, item[2], None)
-                store.digest_sent(key, now_ms)
+            store.digest_delivered(key, [(item[0], item[2] + 1) for item in items], now_ms)
             sent += 1
     finally:
         try:
@@ -286,15 +279,11 @@ DAY_MS = 86_400_000
 def _due_digests(store: Store, recipients: dict[str, Any], now_ms: int) -> dict[str, list[Any]]:
     """Per person in digest mode whose last digest is a day old: their collected notices."""
     out: dict[str, list[Any]] = {}
-    for row in store.db.execute(
-            "select d.id, d.target, d.attempts, n.key, n.kind, n.payload from deliveries d "
-            "join notices n on n.key = d.notice where d.target like 'digest:%' and "
-            "d.delivered_ms is null and d.failed_ms is null and d.next_attempt_ms <= ? "
-            "order by d.id", [now_ms]).fetchall():
+    for row in store.due_digest_deliveries(now_ms):
         key = row[1].split(":", 1)[1]
         who = recipients.get(key)
         if who is None or who["mode"] == "none":
-            _mark(store, row[0], "failed_ms", now_ms, row[2], "no longer wants email")
+            store.mark_delivery(row[0], "failed", now_ms, row[2] + 1, "no longer wants email")
         elif now_ms - who["digest_ms"] >= DAY_MS:
             out.setdefault(key, []).append(row)
     return out
@@ -329,27 +318,17 @@ def compose_digest(items: list[Any], *, key: str, address: str, lang: str, sende
                      text=text, html=html)
 
 
-def _mark(store: Store, did: int, column: str, now_ms: int, attempts: int,
-          error: str | None) -> None:
-    assert column in ("delivered_ms", "failed_ms")
-    with store.db.atomic():
-        store.db.execute(f"update deliveries set {column} = ?, attempts = ?, last_error = ? "
-                         "where id = ?", [now_ms, attempts + 1, error, did])
-
-
 def _refused_or_retry(store: Store, did: int, attempts: int, now_ms: int, code: int,
                       text: str) -> None:
     if code >= 500:  # refused for good: shown in `chapter-node notices`, never retried
-        _mark(store, did, "failed_ms", now_ms, attempts, f"refused: {code} {text}"[:300])
+        store.mark_delivery(did, "failed", now_ms, attempts + 1, f"refused: {code} {text}"[:300])
     else:
         _retry(store, did, attempts, now_ms, f"{code} {text}"[:300])
 
 
 def _retry(store: Store, did: int, attempts: int, now_ms: int, error: str) -> None:
     wait = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 20))
-    with store.db.atomic():
-        store.db.execute("update deliveries set attempts = ?, next_attempt_ms = ?, "
-                         "last_error = ? where id = ?", [attempts + 1, now_ms + wait, error, did])
+    store.retry_delivery(did, attempts + 1, now_ms + wait, error)
 
 
 def _retry_all(store: Store, rows: list[Any], now_ms: int, error: str) -> None:

@@ -68,9 +68,8 @@ def apply_mail_settings(node: ChapterNode, raw: bytes, now_ms: int) -> dict[str,
     if not any(m["key"] == author and m["active"] for m in node.local_members()):
         raise NotAdmissible(f"your key is not a member of {node.chapter} on this node: ask "
                             "your chapter admin to add you", code="not_member")
-    current = node.store.db.execute("select updated_ms from local_mail where key = ?",
-                                    [author]).fetchone()
-    if current is not None and current[0] >= created:
+    applied = node.store.mail_updated_ms(author)
+    if applied is not None and applied >= created:
         raise DeadlinePassed("newer settings were already applied", code="stale_statement")
     node.store.set_contact(author, body["contact"])
     node.store.set_mail(author, mode=body["mode"], lang=body["lang"], now_ms=created)

@@ -517,9 +517,8 @@ class ChapterNode:
                max_bytes: int = OUTBOX_BATCH_BYTES) -> tuple[list[bytes], int]:
         """Events after `acked` for one peer (not those it sent us), at most `limit` of them and
         about `max_bytes` (always at least one); and the cursor after the last one taken."""
-        rows = self.store.db.execute(  # what the peer sent us moves the cursor, unread
-            "select seq, case when origin = ? then null else canonical end, origin from events "
-            "where seq > ? order by seq limit ?", [peer, acked, limit]).fetchall()
+        # what the peer sent us comes as None: it moves the cursor, unread
+        rows = self.store.outbox_for(peer, acked, limit)
         lines: list[bytes] = []
         size, cursor = 0, acked
         for seq, raw, origin in rows:
@@ -688,9 +687,7 @@ class ChapterNode:
             body={"proposal": proposal.id, "acts_root": acts_root(ids), "acts_count": len(ids),
                   "tally": tally, "tally_hash": gov.tally_hash(tally)},
             signing_key=self.node_key)
-        with self.store.db.atomic():
-            self.store.insert_events([seal], origin="self", received_ms=now_ms)
-            self.store.put_sealed(seal.id, proposal.id, ids)
+        self.store.insert_own_seal(seal, proposal.id, ids, now_ms)
         self._stored([seal], "self")
         self._notify("sealed")
         return seal
@@ -769,32 +766,22 @@ class ChapterNode:
 
     def member_add(self, person: str, name: str, contact: str, now_ms: int) -> Event:
         decode_key(person, what="member key")
-        with self.store.db.atomic():
-            self.store.db.execute(
-                "insert or replace into local_members (key, name, contact, active, added_ms) "
-                "values (?, ?, ?, 1, ?)", [person, name, contact, now_ms])
+        self.store.add_member(person, name, contact, now_ms)
         return self._vouch(person, True, now_ms)
 
     def member_remove(self, person: str, now_ms: int) -> Event:
-        with self.store.db.atomic():
-            cur = self.store.db.execute("update local_members set active = 0 where key = ?", [person])
-        if cur.rowcount == 0:
+        if not self.store.deactivate_member(person):
             raise NotFound(f"{person} is not a member of {self.chapter}", code="unknown_member")
         return self._vouch(person, False, now_ms)
 
     def decision_add(self, title: str, text: str, now_ms: int) -> int:
         """Record a chapter-scope decision: it stays on this node (subsidiarity)."""
-        with self.store.db.atomic():
-            cur = self.store.db.execute(
-                "insert into local_decisions (title, text, decided_ms) values (?, ?, ?)",
-                [title, text, now_ms])
-        return int(cur.lastrowid)
+        return self.store.add_decision(title, text, now_ms)
 
     def decision_share(self, decision_id: int, closes_ms: int, now_ms: int) -> Event:
         """Ask the federation for feedback on a local decision: a `feedback_request` carries
         its title and text, nothing else of the chapter's (comments only, no veto)."""
-        row = self.store.db.execute("select title, text, shared_event from local_decisions "
-                                    "where id = ?", [decision_id]).fetchone()
+        row = self.store.local_decision(decision_id)
         if row is None:
             raise NotFound(f"no local decision {decision_id}", code="unknown_decision")
         if row[2]:
@@ -805,20 +792,15 @@ class ChapterNode:
                            body={"title": row[0], "text": row[1], "closes_at": format_ms(closes_ms)},
                            signing_key=self.node_key)
         self._admit(event, {}, now_ms, from_peer=False)
-        with self.store.db.atomic():
-            self.store.insert_events([event], origin="self", received_ms=now_ms)
-            self.store.db.execute("update local_decisions set shared_event = ? where id = ?",
-                                  [event.id, decision_id])
+        self.store.share_decision(decision_id, event, now_ms)
         self._stored([event], "self")
         return event
 
     def local_decisions(self) -> list[dict[str, Any]]:
-        return list(self.store.db.query(
-            "select id, title, text, decided_ms, shared_event from local_decisions order by id"))
+        return self.store.local_decisions()
 
     def local_members(self) -> list[dict[str, Any]]:
-        return list(self.store.db.query(
-            "select key, name, contact, active from local_members order by name"))
+        return self.store.local_members()
 
     # --- status and export ----------------------------------------------------------------
 
@@ -827,9 +809,7 @@ class ChapterNode:
         peers = []
         for slug, url in sorted(self.peer_urls(now_ms).items()):
             p = self.store.peer(slug)
-            outbox = self.store.db.execute(
-                "select count(*) from events where seq > ? and origin != ?",
-                [p.push_acked, slug]).fetchone()[0]
+            outbox = self.store.outbox_size(slug, p.push_acked)
             peers.append({
                 "slug": slug, "url": url, "outbox": outbox, "push_acked": p.push_acked,
                 "pull_checkpoint": p.pull_checkpoint,

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlite_utils import Database
 
@@ -221,6 +221,15 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def quick_check(self) -> str:
+        """SQLite's `pragma quick_check`: "ok", or the first damage it found (`doctor`)."""
+        return self.db.execute("pragma quick_check").fetchone()[0]
+
+    def skip_fsync(self) -> None:
+        """Commit without waiting for the disk: for simulations only, where a crash is
+        simulated, not real, and durability is not what they test."""
+        self.db.execute("PRAGMA synchronous=OFF")
+
     # --- meta -------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -292,6 +301,84 @@ class Store:
             "and id like ? order by id limit ?", (head, upper, prefix + "%", limit))
         return [r[0] for r in rows]
 
+    def all_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("select id from events")}
+
+    def arrived_between(self, after_seq: int, upto_seq: int) -> int:
+        """How many events arrived with a seq in (`after_seq`, `upto_seq`]."""
+        return self.db.execute("select count(*) from events where seq > ? and seq <= ?",
+                               [after_seq, upto_seq]).fetchone()[0]
+
+    def outbox_for(self, peer: str, after_seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """(seq, canonical, origin) in arrival order after `after_seq`, canonical None for the
+        events `peer` sent us: they move its cursor without being read or sent back."""
+        return self.db.execute(
+            "select seq, case when origin = ? then null else canonical end, origin from events "
+            "where seq > ? order by seq limit ?", [peer, after_seq, limit]).fetchall()
+
+    def outbox_size(self, peer: str, after_seq: int) -> int:
+        """How many events after `after_seq` still wait to go to `peer` (not those it sent)."""
+        return self.db.execute(
+            "select count(*) from events where seq > ? and origin != ?",
+            [after_seq, peer]).fetchone()[0]
+
+    def noticeable_after(self, seq: int) -> list[tuple[Any, ...]]:
+        """(seq, canonical, created_ms) of the proposals, vetoes and veto withdrawals that
+        arrived after `seq`, in arrival order: what may become a notice to the chapter."""
+        return self.db.execute(
+            "select seq, canonical, created_ms from events where seq > ? and type in "
+            "('proposal', 'veto', 'veto_withdraw') order by seq", [seq]).fetchall()
+
+    def raw_proposals(self) -> list[tuple[Any, ...]]:
+        """(canonical, created_ms) of every proposal, unordered and unparsed: the closing-soon
+        scan reads one field of most and parses only the few that close soon."""
+        return self.db.execute(
+            "select canonical, created_ms from events where type = 'proposal'").fetchall()
+
+    # --- members and decisions (chapter-local) --------------------------------------------
+
+    def add_member(self, key: str, name: str, contact: str, now_ms: int) -> None:
+        """Record (or re-activate, with new details) a member of this chapter."""
+        with self.db.atomic():
+            self.db.execute(
+                "insert or replace into local_members (key, name, contact, active, added_ms) "
+                "values (?, ?, ?, 1, ?)", [key, name, contact, now_ms])
+
+    def deactivate_member(self, key: str) -> bool:
+        """Mark a member inactive (the row stays); False when the key is no member here."""
+        with self.db.atomic():
+            cur = self.db.execute("update local_members set active = 0 where key = ?", [key])
+        return cur.rowcount != 0
+
+    def local_members(self) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "select key, name, contact, active from local_members order by name"))
+
+    def add_decision(self, title: str, text: str, now_ms: int) -> int:
+        """Record a chapter-scope decision; returns its local id."""
+        with self.db.atomic():
+            cur = self.db.execute(
+                "insert into local_decisions (title, text, decided_ms) values (?, ?, ?)",
+                [title, text, now_ms])
+        return int(cur.lastrowid)
+
+    def local_decision(self, decision_id: int) -> tuple[Any, ...] | None:
+        """(title, text, shared_event) of one local decision, or None."""
+        return self.db.execute("select title, text, shared_event from local_decisions "
+                               "where id = ?", [decision_id]).fetchone()
+
+    def share_decision(self, decision_id: int, request: Event, now_ms: int) -> None:
+        """Store our `feedback_request` and mark the decision shared as it, in one
+        transaction: the decision is marked shared exactly when its request is stored."""
+        with self.db.atomic():
+            self.insert_events([request], origin="self", received_ms=now_ms)
+            self.db.execute("update local_decisions set shared_event = ? where id = ?",
+                            [request.id, decision_id])
+
+    def local_decisions(self) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "select id, title, text, decided_ms, shared_event from local_decisions order by id"))
+
     # --- mail (chapter-local) -------------------------------------------------------------
 
     def mail_recipients(self) -> list[dict[str, Any]]:
@@ -315,6 +402,12 @@ class Store:
                             "(?, ?, ?, ?) on conflict(key) do update set mode = excluded.mode, "
                             "lang = excluded.lang, updated_ms = excluded.updated_ms",
                             [key, mode or row[0], lang or row[1], now_ms])
+
+    def mail_updated_ms(self, key: str) -> int | None:
+        """When `key`'s mail settings were last applied (a signed statement's created_at), or
+        None if never: an older statement must not undo a newer one."""
+        row = self.db.execute("select updated_ms from local_mail where key = ?", [key]).fetchone()
+        return None if row is None else row[0]
 
     def digest_sent(self, key: str, now_ms: int) -> None:
         with self.db.atomic():
@@ -351,6 +444,86 @@ class Store:
             out.append({"notice": key, "kind": kind, "proposal": proposal, "title": title,
                         "created_ms": created_ms, **counts, "problems": failures})
         return out
+
+    # --- notices and their deliveries (chapter-local) -------------------------------------
+
+    def queue_notice(self, key: str, kind: str, proposal: str, payload: str, now_ms: int,
+                     targets: Callable[[], Iterable[str]]) -> bool:
+        """Store a notice and one delivery per target, in one transaction; False when a notice
+        with `key` was already made (then nothing is queued). `targets` is asked only for a
+        new notice, inside the transaction."""
+        with self.db.atomic():
+            cur = self.db.execute(
+                "insert or ignore into notices (key, kind, proposal, payload, created_ms) "
+                "values (?, ?, ?, ?, ?)", [key, kind, proposal, payload, now_ms])
+            if cur.rowcount != 1:
+                return False
+            for target in targets():
+                self.db.execute(
+                    "insert or ignore into deliveries (target, notice, next_attempt_ms) "
+                    "values (?, ?, ?)", [target, key, now_ms])
+        return True
+
+    def due_webhook_deliveries(self, now_ms: int, limit: int) -> list[tuple[Any, ...]]:
+        """(id, target url, attempts, kind, payload) of the webhook deliveries due, oldest
+        first."""
+        return self.db.execute(
+            "select d.id, d.target, d.attempts, n.kind, n.payload from deliveries d "
+            "join notices n on n.key = d.notice where d.target not like 'mail:%' and "
+            "d.target not like 'digest:%' and "
+            "d.delivered_ms is null and "
+            "d.next_attempt_ms <= ? order by d.id limit ?", [now_ms, limit]).fetchall()
+
+    def due_mail_deliveries(self, now_ms: int, limit: int) -> list[tuple[Any, ...]]:
+        """(id, 'mail:<key>', attempts, notice key, kind, payload) of the mails due one by
+        one, oldest first."""
+        return self.db.execute(
+            "select d.id, d.target, d.attempts, n.key, n.kind, n.payload from deliveries d "
+            "join notices n on n.key = d.notice where d.target like 'mail:%' and "
+            "d.delivered_ms is null and d.failed_ms is null and d.next_attempt_ms <= ? "
+            "order by d.id limit ?", [now_ms, limit]).fetchall()
+
+    def due_digest_deliveries(self, now_ms: int) -> list[tuple[Any, ...]]:
+        """(id, 'digest:<key>', attempts, notice key, kind, payload) of every notice waiting
+        for a daily digest, oldest first (all of them: a digest carries a whole day)."""
+        return self.db.execute(
+            "select d.id, d.target, d.attempts, n.key, n.kind, n.payload from deliveries d "
+            "join notices n on n.key = d.notice where d.target like 'digest:%' and "
+            "d.delivered_ms is null and d.failed_ms is null and d.next_attempt_ms <= ? "
+            "order by d.id", [now_ms]).fetchall()
+
+    def webhook_delivered(self, delivery: int, now_ms: int, attempts: int) -> None:
+        """A webhook answered 2xx; `attempts` counts this one (its last error is left)."""
+        with self.db.atomic():
+            self.db.execute("update deliveries set delivered_ms = ?, attempts = ? "
+                            "where id = ?", [now_ms, attempts, delivery])
+
+    def mark_delivery(self, delivery: int, outcome: Literal["delivered", "failed"],
+                      now_ms: int, attempts: int, error: str | None) -> None:
+        """A mail delivery ends: sent, or failed for good (never retried: shown in
+        `chapter-node notices`). `attempts` counts this one."""
+        column = {"delivered": "delivered_ms", "failed": "failed_ms"}[outcome]
+        with self.db.atomic():
+            self.db.execute(f"update deliveries set {column} = ?, attempts = ?, last_error = ? "
+                            "where id = ?", [now_ms, attempts, error, delivery])
+
+    def digest_delivered(self, key: str, deliveries: Iterable[tuple[int, int]],
+                         now_ms: int) -> None:
+        """A digest went out: its (delivery id, attempts with this one) all marked sent and
+        the person's digest clock reset, in one transaction (no notice is sent twice)."""
+        with self.db.atomic():
+            for delivery, attempts in deliveries:
+                self.mark_delivery(delivery, "delivered", now_ms, attempts, None)
+            self.digest_sent(key, now_ms)
+
+    def retry_delivery(self, delivery: int, attempts: int, next_attempt_ms: int,
+                       error: str | None) -> None:
+        """A delivery failed for now: try again at `next_attempt_ms`; `attempts` counts this
+        one."""
+        with self.db.atomic():
+            self.db.execute("update deliveries set attempts = ?, next_attempt_ms = ?, "
+                            "last_error = ? where id = ?",
+                            [attempts, next_attempt_ms, error, delivery])
 
     def has_acted(self, author: str, proposal: str) -> bool:
         """Whether `author` signed any act or comment on `proposal` (the (proposal, type) index)."""
@@ -550,6 +723,13 @@ class Store:
                 "insert or ignore into sealed (seal, proposal, acts) values (?, ?, ?)",
                 [seal_id, proposal, json.dumps(sorted(acts))],
             )
+
+    def insert_own_seal(self, seal: Event, proposal: str, acts: Sequence[str],
+                        now_ms: int) -> None:
+        """Store a seal this node made and its id list in one transaction: both or neither."""
+        with self.db.atomic():
+            self.insert_events([seal], origin="self", received_ms=now_ms)
+            self.put_sealed(seal.id, proposal, acts)
 
     def get_sealed(self, seal_id: str) -> list[str] | None:
         row = self.db.execute("select acts from sealed where seal = ?", [seal_id]).fetchone()

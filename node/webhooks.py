@@ -62,9 +62,7 @@ class Notices:
         """
         made = 0
         seen = int(self.store.get_meta("notices_seq") or 0)
-        rows = self.store.db.execute(
-            "select seq, canonical, created_ms from events where seq > ? and type in "
-            "('proposal', 'veto', 'veto_withdraw') order by seq", [seen]).fetchall()
+        rows = self.store.noticeable_after(seen)
         for seq, raw, created_ms in rows:
             if not self.counts(event_from_stored(raw, created_ms)):
                 continue
@@ -81,8 +79,7 @@ class Notices:
                     **({"reason": event["body"]["reason"]} if kind == "veto_filed" else {})})
         if rows:
             self.store.set_meta("notices_seq", str(rows[-1][0]))
-        for raw, created_ms in self.store.db.execute(
-                "select canonical, created_ms from events where type = 'proposal'").fetchall():
+        for raw, created_ms in self.store.raw_proposals():
             event = json.loads(raw)
             closes = event["body"].get("closes_at")
             if closes and now_ms < parse_ms(closes) <= now_ms + CLOSING_SOON_MS:
@@ -112,30 +109,26 @@ class Notices:
     def _notice(self, key: str, kind: str, proposal: str, now_ms: int,
                 payload: dict[str, Any]) -> int:
         body = {"kind": kind, "chapter": self.chapter, "at": format_ms(now_ms), **payload}
-        with self.store.db.atomic():
-            cur = self.store.db.execute(
-                "insert or ignore into notices (key, kind, proposal, payload, created_ms) "
-                "values (?, ?, ?, ?, ?)", [key, kind, proposal, json.dumps(body, ensure_ascii=False),
-                                           now_ms])
-            if cur.rowcount != 1:
-                return 0
-            targets = [t.url for t in self.targets if kind in t.events]
-            if self.mail:
-                # each: a mail per notice; digest: one mail a day (node.mail); but a
-                # proposal's author hears of each veto on it at once
-                author = (self._author(proposal) if kind in ("veto_filed", "veto_withdrawn")
-                          else None)
-                for r in self.store.mail_recipients():
-                    if r["mode"] not in ("each", "digest") or (
-                            kind == "closing_soon" and self.store.has_acted(r["key"], proposal)):
-                        continue
-                    at_once = r["mode"] == "each" or r["key"] == author
-                    targets.append(f"{'mail' if at_once else 'digest'}:{r['key']}")
-            for target in targets:
-                self.store.db.execute(
-                    "insert or ignore into deliveries (target, notice, next_attempt_ms) "
-                    "values (?, ?, ?)", [target, key, now_ms])
-        return 1
+        return int(self.store.queue_notice(key, kind, proposal,
+                                           json.dumps(body, ensure_ascii=False), now_ms,
+                                           lambda: self._targets(kind, proposal)))
+
+    def _targets(self, kind: str, proposal: str) -> list[str]:
+        """Who hears of a new notice: the webhooks that asked for its kind, and (with mail)
+        each member who wants email, at once or in the day's digest."""
+        targets = [t.url for t in self.targets if kind in t.events]
+        if self.mail:
+            # each: a mail per notice; digest: one mail a day (node.mail); but a
+            # proposal's author hears of each veto on it at once
+            author = (self._author(proposal) if kind in ("veto_filed", "veto_withdrawn")
+                      else None)
+            for r in self.store.mail_recipients():
+                if r["mode"] not in ("each", "digest") or (
+                        kind == "closing_soon" and self.store.has_acted(r["key"], proposal)):
+                    continue
+                at_once = r["mode"] == "each" or r["key"] == author
+                targets.append(f"{'mail' if at_once else 'digest'}:{r['key']}")
+        return targets
 
 
 def _summary(pid: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -148,12 +141,7 @@ async def deliver_due(store: Store, session: aiohttp.ClientSession, targets: Seq
                       now_ms: int, *, timeout_s: float = 10.0, limit: int = 50) -> int:
     """POST every due delivery once; returns how many were delivered."""
     by_url = {t.url: t for t in targets}
-    rows = store.db.execute(
-        "select d.id, d.target, d.attempts, n.kind, n.payload from deliveries d "
-        "join notices n on n.key = d.notice where d.target not like 'mail:%' and "
-        "d.target not like 'digest:%' and "
-        "d.delivered_ms is null and "
-        "d.next_attempt_ms <= ? order by d.id limit ?", [now_ms, limit]).fetchall()
+    rows = store.due_webhook_deliveries(now_ms, limit)
     delivered = 0
     for did, url, attempts, kind, payload in rows:
         target = by_url.get(url)
@@ -171,15 +159,11 @@ async def deliver_due(store: Store, session: aiohttp.ClientSession, targets: Seq
                 error = None if ok else f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             ok, error = False, f"{type(e).__name__}: {e}"
-        with store.db.atomic():
-            if ok:
-                store.db.execute("update deliveries set delivered_ms = ?, attempts = ? "
-                                 "where id = ?", [now_ms, attempts + 1, did])
-                delivered += 1
-            else:
-                wait = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 20))
-                store.db.execute("update deliveries set attempts = ?, next_attempt_ms = ?, "
-                                 "last_error = ? where id = ?",
-                                 [attempts + 1, now_ms + wait, error, did])
-                log.info("webhook %s: %s (retry in %d s)", url, error, wait // 1000)
+        if ok:
+            store.webhook_delivered(did, now_ms, attempts + 1)
+            delivered += 1
+        else:
+            wait = min(MAX_BACKOFF_MS, 1000 * 2 ** min(attempts, 20))
+            store.retry_delivery(did, attempts + 1, now_ms + wait, error)
+            log.info("webhook %s: %s (retry in %d s)", url, error, wait // 1000)
     return delivered
