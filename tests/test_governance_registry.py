@@ -100,6 +100,26 @@ def test_a_proposal_never_depends_on_its_own_effect() -> None:
     assert story.timeline().at(ms("2026-12-01 00:00")).is_connector(Story.key("jonas"))
 
 
+def test_a_vetoed_removal_escalated_to_a_vote_applies_when_the_vote_adopts_it() -> None:
+    """governance.md §3: the vote copies the effect; adopted, it removes Jonas. Found by the
+    browser's second implementation: the timeline took the escalation of a consent proposal
+    that has an effect of its own as `bad_escalation`, and Jonas stayed a Connector."""
+    story = Story()
+    removal = {"remove_connector": {"key": Story.key("jonas")}}
+    consent = story.propose("amelie", "consent", title="Jonas steps down",
+                            at="2026-11-20 10:00", closes="2026-11-23 10:00", effect=removal)
+    story.veto("jonas", consent, at="2026-11-21 10:00")
+    vote = story.propose("amelie", "vote", title="Jonas steps down: the vote",
+                         at="2026-11-24 10:00", closes="2026-11-27 10:00",
+                         escalated_from=consent, effect=removal)
+    for who in ("amelie", "marco", "sofia", "lucia"):
+        story.vote(who, vote, "yes", at="2026-11-25 10:00")
+    timeline = story.timeline()
+    assert timeline.effect(vote.id).skipped is None  # type: ignore[union-attr]
+    assert timeline.effect(vote.id).applied  # type: ignore[union-attr]
+    assert not timeline.at(ms("2026-12-01 00:00")).is_connector(Story.key("jonas"))
+
+
 def test_two_effects_closing_at_the_same_instant_are_decided_in_id_order() -> None:
     story = Story()
     remove = story.propose("amelie", "consent", title="Marco steps down", at="2026-11-20 10:00",

@@ -256,9 +256,9 @@ class Timeline:
             source = outcomes.get(proposal.body.get("escalated_from", ""))
             refused = refusal(proposal, registry=people.at(proposal.created_ms), rules=rules,
                               escalated=Escalated(source[1], proposal=source[0]) if source else None)
+            if refused is None and proposal.id in sources:  # a vote may escalate it, whether
+                outcomes[proposal.id] = (proposal, result.outcome)  # it has an effect or not
             if not has_effect(proposal):
-                if refused is None:  # a source a vote may escalate
-                    outcomes[proposal.id] = (proposal, result.outcome)
                 continue
             timeline = timeline._with_effect(proposal, result.outcome, result.hash, at_close,
                                              refused=refused)
