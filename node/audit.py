@@ -20,7 +20,7 @@ from typing import Any
 
 from .charter import Charter, charter_from_object
 from .errors import ChapterNodeError, ConfigError, InvalidEvent, NotFound
-from .events import MAX_RAW_BYTES, Event, event_from_object, is_event_id, loads_strict
+from .events import Event, event_from_object, is_event_id, line_too_large, loads_strict
 from .governance import (
     Decision,
     Escalated,
@@ -75,9 +75,9 @@ def parse_export(lines: Iterable[bytes | str]) -> Export:
         if not line.strip():
             continue
         try:
-            if len(line) > MAX_RAW_BYTES:
-                raise InvalidEvent(f"{len(line)} bytes is far over the 64 KiB event limit",
-                                   code="too_large")
+            if line_too_large(line):
+                raise InvalidEvent(f"{len(line)} bytes is over the line limit (256 KiB for an "
+                                   "event, 16 MiB for a sealed list)", code="too_large")
             obj = loads_strict(line)
             if charter is None:
                 charter = _charter_line(obj)

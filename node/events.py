@@ -40,6 +40,8 @@ except ImportError:  # pragma: no cover - exercised only where orjson is missing
 
 __all__ = [
     "Event",
+    "line_too_large",
+    "MAX_SEALED_LINE_BYTES",
     "is_event_id",
     "UnverifiedEvent",
     "ENVELOPE_FIELDS",
@@ -73,7 +75,18 @@ NODE_TYPES = frozenset({"member", "seal", "feedback_request", "chapter_url"})
 MAX_EVENT_BYTES = 64 * 1024
 # Raw input may carry insignificant white space; past this we refuse before parsing at all.
 MAX_RAW_BYTES = 4 * MAX_EVENT_BYTES
+# A sealed id list is no event: a seal over a busy vote lists tens of thousands of acts at 67
+# bytes each. Its line may be as large as a peer batch (federation.endpoints.MAX_BATCH_BYTES).
+MAX_SEALED_LINE_BYTES = 16 * 1024 * 1024
 MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def line_too_large(line: bytes) -> bool:
+    """Whether a batch or export line is over its limit: MAX_RAW_BYTES for an event,
+    MAX_SEALED_LINE_BYTES for a `{"sealed": ...}` line (told apart before any parsing)."""
+    if len(line) <= MAX_RAW_BYTES:
+        return False
+    return len(line) > MAX_SEALED_LINE_BYTES or not line.lstrip().startswith(b'{"sealed"')
 
 
 @dataclass(frozen=True, slots=True)

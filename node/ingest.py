@@ -40,7 +40,8 @@ from typing import Any, TypeVar
 
 from .errors import ChapterNodeError, InvalidEvent
 from .events import (
-    MAX_RAW_BYTES, Event, UnverifiedEvent, event_id, load_event_json, precheck_object,
+    Event, UnverifiedEvent, event_id, line_too_large, load_event_json,
+    precheck_object,
 )
 from .verify_worker import CLAIM_SLOTS, FREE, NOT_CHECKED, STOLEN, encode_request
 from .times import wall_clock_ms
@@ -452,7 +453,7 @@ def check_lines(lines: Iterable[bytes], *, federation: str,
 
     for line in lines:
         try:
-            if len(line) > MAX_RAW_BYTES:
+            if line_too_large(line):
                 raise InvalidEvent("line over the size limit", code="too_large")
             obj, text = load_event_json(line)
             if isinstance(obj, dict) and len(obj) == 1 and "sealed" in obj:
