@@ -78,7 +78,7 @@ def pages(ids: dict[str, str]) -> list[str]:
     return ["/", "/?kind=consent", "/proposals/new", f"/proposals/{ids['proposal']}",
             f"/proposals/{ids['vote']}", f"/events/{ids['veto']}", f"/events/{ids['comment']}",
             "/key", "/delegations", "/node", f"/proposals/new?escalate={ids['proposal']}",
-            "/mail/settings"]
+            "/mail/settings", "/check"]
 
 
 async def test_every_page_answers_in_every_language_with_strict_headers(client) -> None:

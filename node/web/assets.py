@@ -33,9 +33,15 @@ _KEYFILE = ["js/keyfile.js", "js/keypage.js", "vendor/noble-hashes@2.4.0/argon2.
             "vendor/noble-hashes@2.4.0/utils.js", "vendor/noble-ciphers@2.4.0/salsa.js",
             "vendor/noble-ciphers@2.4.0/_arx.js", "vendor/noble-ciphers@2.4.0/_poly1305.js",
             "vendor/noble-ciphers@2.4.0/utils.js"]
+_CHECK = ["js/check/page.js", "js/check/evidence.js", "js/check/rules.js",
+          "js/check/verdict.js", "vendor/noble-hashes@2.4.0/sha2.js",
+          "vendor/noble-hashes@2.4.0/_md.js", "vendor/noble-hashes@2.4.0/_u64.js",
+          "vendor/noble-hashes@2.4.0/utils.js"]
 MODULES: dict[str, list[str]] = {
     "plain": _CORE,
     "sign": _CORE + _SIGN,
+    "proposal": _CORE + _SIGN + _CHECK,
+    "check": _CORE + _CHECK,
     "key": _CORE + _SIGN + _KEYFILE,
 }
 

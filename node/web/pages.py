@@ -186,7 +186,7 @@ async def proposal(request: web.Request) -> web.Response:
     events = node.store.events_of(proposal=pid, types=activity.ACTIVITY_TYPES)
     model = proposal_page(report, activity.activity(events, node.registry(now)),
                           node_info(node, now), now)
-    return render(request, "proposal.html", p=model, page_modules="sign")
+    return render(request, "proposal.html", p=model, page_modules="proposal")
 
 
 @routes.get("/events/{id}")
@@ -241,6 +241,13 @@ async def node_page(request: web.Request) -> web.Response:
     status = node.status(now)
     return render(request, "node.html", node_status=status, seals=node.store.sealed_count(),
                   page_modules="plain")
+
+
+@routes.get("/check")
+@page
+async def check_page(request: web.Request) -> web.Response:
+    """Check an export file in the browser: every signature, seal and result, no node needed."""
+    return render(request, "check.html", page_modules="check")
 
 
 @routes.get("/mail/settings")

@@ -20,6 +20,7 @@ import pytest
 
 from node.devcluster import LocalFederation, Person
 from node.keys import write_key_file
+from node.times import format_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS", ROOT / "screenshots"))
@@ -145,3 +146,34 @@ def held(node, pid: str) -> bool:
 def everywhere(fed, *pids: str) -> None:
     """Wait until every node holds every one of `pids`."""
     wait_until(lambda: all(held(node, pid) for node in fed.nodes.values() for pid in pids))
+
+
+def open_proposal(fed, who, via, kind, title, *, closes_in_s=3 * 86400, **extra) -> str:
+    body = {"title": title, "text": "Details in the wiki.", "kind": kind, **extra}
+    if kind != "action":
+        body["closes_at"] = format_ms(int(time.time() * 1000) + closes_in_s * 1000)
+    status, answer, event = fed.act(who, via, "proposal", body)
+    assert status == 201, answer
+    return event.id
+
+
+@pytest.fixture(scope="session")
+def decided(federation) -> dict[str, str]:
+    """A vetoed consent proposal and a vote with a delegation, closed and final everywhere."""
+    fed = federation
+    consent = open_proposal(fed, AMELIE, "paris", "consent", "Join the housing coalition",
+                            closes_in_s=OPEN_S + 1)
+    vote = open_proposal(fed, AMELIE, "paris", "vote", "Share the 2027 budget",
+                         closes_in_s=OPEN_S + 1)
+    everywhere(fed, consent, vote)
+    for who, via, type_, body in [
+            (MARCO, "rome", "veto", {"proposal": consent, "reason": "Read its charter first."}),
+            (LUCIA, "barcelona", "endorse", {"proposal": consent}),
+            (JONAS, "paris", "delegation", {"to": AMELIE.public, "proposal": vote}),
+            (AMELIE, "paris", "vote", {"proposal": vote, "choice": "yes"}),
+            (MARCO, "rome", "vote", {"proposal": vote, "choice": "no"})]:
+        status, answer, _ = fed.act(who, via, type_, body)
+        assert status == 201, answer
+    wait_until(lambda: all(fed.proposal(slug, pid)["final"] for slug in fed.nodes
+                           for pid in (consent, vote)), timeout=OPEN_S + 60)
+    return {"consent": consent, "vote": vote}

@@ -6,22 +6,11 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 
-from node.times import format_ms
 
 from .conftest import (AMELIE, JEANNE, JONAS, MARCO, OPEN_S, PASSPHRASE, everywhere, import_key,
-                       new_page, wait_until)
-
-
-def open_proposal(fed, who, via, kind, title, *, closes_in_s=3 * 86400, **extra) -> str:
-    body = {"title": title, "text": "Details in the wiki.", "kind": kind, **extra}
-    if kind != "action":
-        body["closes_at"] = format_ms(int(time.time() * 1000) + closes_in_s * 1000)
-    status, answer, event = fed.act(who, via, "proposal", body)
-    assert status == 201, answer
-    return event.id
+                       new_page, open_proposal, wait_until)
 
 
 class Requests:

@@ -60,7 +60,8 @@ def pages(ids: dict[str, str]) -> dict[str, str]:
     return {"proposals": "/", "consent": f"/proposals/{ids['consent']}",
             "vote": f"/proposals/{ids['vote']}", "action": f"/proposals/{ids['action']}",
             "new": "/proposals/new", "receipt": f"/events/{ids['veto']}", "key": "/key",
-            "delegations": "/delegations", "node": "/node", "mail": "/mail/settings"}
+            "delegations": "/delegations", "node": "/node", "mail": "/mail/settings",
+            "check": "/check"}
 
 
 def serious(page) -> list[str]:

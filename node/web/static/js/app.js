@@ -75,6 +75,10 @@ async function main() {
     const { attachActs } = await import('./act.js');
     attachActs(me, secure);
   }
+  if (modules.has('check') || modules.has('check-file')) {
+    const { attachCheck } = await import('./check/page.js');
+    attachCheck();
+  }
   if (modules.has('key-page')) {
     const { attachKeyPage } = await import('./keypage.js');
     attachKeyPage(me, secure);
