@@ -37,6 +37,7 @@ BENCHMARKS = {
     "scale": "bench.scale",
     "web": "bench.web",
     "mail": "bench.mail",
+    "check": "bench.check",
 }
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
