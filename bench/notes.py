@@ -19,7 +19,7 @@ NOTES = """
 body schema, canonical form, federation, signature (§2.1), then admission (§4-§6) and the store.
 One pipeline (`ChapterNode._ingest_steps`) serves peers and clients: the §2.1 checks run in
 `node.ingest.check_lines` on the calling thread while the signatures are verified on worker
-processes (`node/verify_worker.py`, one per core but one, the calling thread taking back
+processes (`node/ingest/worker.py`, one per core but one, the calling thread taking back
 the newest chunks a worker has not started whenever it would wait; ids already held are
 duplicates without a
 second verification); each step of `RECEIVE_STEP` events looks up held ids once, the
@@ -206,7 +206,7 @@ second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answe
 - Store: one `executemany` per batch (row by row only when a row was already held), stored
   `created_ms` passed to `event_from_stored` instead of re-parsing, `effect_proposal_ids`
   reads the proposals through the (type, created_at) index instead of scanning every event.
-- Signatures on worker processes (`node/ingest.py`, `node/verify_worker.py`; the first
+- Signatures on worker processes (`node/ingest/`, `node/ingest/worker.py`; the first
   hand-off of a call after 16 lines); one ingest pipeline for peers and clients, with per-step look-ups; group commit for clients; a 32 MiB
   SQLite page cache; peer-state writes without an fsync.
 - Checked for identical behaviour: the full suite, `tests/test_fast_paths.py` (canonical vs

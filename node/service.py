@@ -33,7 +33,9 @@ from .backup import SEAL_HOLD_MS
 from .events import (
     Event, b64url, decode_key, is_event_id, precheck_event, sign_event,
 )
-from .ingest import PendingEvent, SealedLine, SignatureVerifier, check_lines, shared_verifier
+from .ingest import (
+    PendingEvent, SealedLine, SignatureVerifier, check_lines, drive_now, shared_verifier,
+)
 from .federation.negentropy import Negentropy, VectorStorage
 from .merkle import acts_root
 from .store import Store
@@ -215,7 +217,7 @@ class ChapterNode:
         deadlines): what several concurrent requests sent is admitted together (group commit,
         node.ingest.ClientGroups). Each outcome carries the refusal to raise (`error`) or the
         event (`event`)."""
-        return _run(self.admit_clients_steps(bodies, now_ms=now_ms))
+        return drive_now(self.admit_clients_steps(bodies, now_ms=now_ms))
 
     def admit_clients_steps(self, bodies: list[bytes], *,
                             now_ms: int) -> Generator[None, None, list[Outcome]]:
@@ -229,7 +231,7 @@ class ChapterNode:
 
     def receive(self, lines: list[bytes], *, origin: str, now_ms: int) -> list[Outcome]:
         """A peer batch: events and `sealed` lines, each judged alone; good ones stored."""
-        return _run(self.receive_steps(lines, origin=origin, now_ms=now_ms))
+        return drive_now(self.receive_steps(lines, origin=origin, now_ms=now_ms))
 
     def receive_steps(self, lines: list[bytes], *, origin: str,
                       now_ms: int) -> Generator[None, None, list[Outcome]]:
@@ -872,15 +874,6 @@ def _decides(event: Event, proposals: set[str]) -> bool:
         return False
     target = event.body.get("proposal")
     return target in proposals or (event.type == "delegation" and target is None)
-
-
-def _run(steps: Generator[None, None, list[Outcome]]) -> list[Outcome]:
-    """Drive an ingest generator to its end without pausing."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
 
 
 def _client_refusal(raw: bytes, federation: str) -> ChapterNodeError:

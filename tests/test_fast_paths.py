@@ -222,7 +222,7 @@ def test_a_worker_skips_a_chunk_claimed_by_its_parent(tmp_path) -> None:
     import subprocess
     import sys
 
-    from node import verify_worker as vw
+    from node.ingest import worker as vw
 
     line = _batch()[0]
     event = precheck_event(line, federation=FED)

@@ -1,6 +1,6 @@
 """A signature-checking worker process: Ed25519 verdicts for frames read on stdin.
 
-Started by `node.ingest.SignatureVerifier` (`python node/verify_worker.py [CLAIMS_FD]`); it
+Started by `node.ingest.SignatureVerifier` (`python node/ingest/worker.py [CLAIMS_FD]`); it
 imports only PyNaCl, so it stays small. It exits when its stdin closes, i.e. when its parent
 goes away.
 

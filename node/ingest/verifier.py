@@ -1,29 +1,13 @@
-"""The state-independent half of ingest for a peer batch, with signatures checked on every core.
-
-`check_lines()` runs, line by line and in the order of PROTOCOL §2.1, exactly the checks that
-`ChapterNode.receive` runs first (size, JSON, `sealed` lines told apart, envelope, encodings,
-schema, canonical size, federation) on the calling thread, and hands each event's signature
-(step 10) to a `SignatureVerifier`: worker processes, one per core but one, and the calling
-thread for what they have no time for. Verification of the first
-lines runs while later lines are still being parsed, and while the caller admits events it
-already has the verdict of.
-
-Each line gives a `PendingEvent` (its `event()` waits for its signature and returns the
-verified `Event` or raises `InvalidEvent("bad_signature")`), a `SealedLine`, or the
-`ChapterNodeError` that refused it: the same codes and messages as the sequential path.
-
-An event whose id the store already holds is not verified again (`held`): the same id is the
-same bytes, and those bytes were verified when they were stored. It is reported `held`, and
-the caller answers "duplicate" as before.
+"""Ed25519 signatures checked on every core: worker processes (`worker.py`, one per core but
+one) fed through pipes and a shared claims map, and the calling thread for what they have no
+time for. A `Ticket` is one hand-off; its `result()` is one verdict per event, in order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import fcntl
-import logging
 import mmap
 import os
 import select
@@ -33,23 +17,14 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
-from .errors import ChapterNodeError, InvalidEvent
-from .events import (
-    Event, UnverifiedEvent, event_id, line_too_large, load_event_json,
-    precheck_object,
-)
-from .verify_worker import CLAIM_SLOTS, FREE, NOT_CHECKED, STOLEN, encode_request
-from .times import wall_clock_ms
+from ..events import UnverifiedEvent
+from .worker import CLAIM_SLOTS, FREE, NOT_CHECKED, STOLEN, encode_request
 
-__all__ = ["ClientGroups", "drive", "SignatureVerifier", "Ticket", "PendingEvent", "SealedLine", "check_lines",
-           "shared_verifier"]
-
-T = TypeVar("T")
+__all__ = ["SignatureVerifier", "Ticket", "shared_verifier", "CHUNK", "FIRST_CHUNK",
+           "MIN_PARALLEL"]
 
 CHUNK = 64  # signatures per hand-off: large enough to amortise it, small enough to overlap
 FIRST_CHUNK = 16  # the first hand-off of a call: the workers have nothing to do until it
@@ -83,14 +58,14 @@ class Ticket:
 
 
 class _Worker:
-    """One `node.verify_worker` process, the tickets it has not answered yet, and the claims
+    """One `node.ingest.worker` process, the tickets it has not answered yet, and the claims
     file both read to tell which of them the calling thread has taken back. Used under the
     verifier's lock: one thread at a time talks to its workers."""
 
     def __init__(self) -> None:
         shared = _claims_map()
         self.claims = shared[0] if shared is not None else None
-        argv = [sys.executable, str(Path(__file__).with_name("verify_worker.py"))]
+        argv = [sys.executable, str(Path(__file__).with_name("worker.py"))]
         fds = (shared[1],) if shared is not None else ()
         argv += [str(fd) for fd in fds]
         try:
@@ -367,212 +342,3 @@ def shared_verifier() -> SignatureVerifier:
             _SHARED = SignatureVerifier()
             atexit.register(_SHARED.close)
         return _SHARED
-
-
-@dataclass(frozen=True, slots=True)
-class SealedLine:
-    """A `{"sealed": {...}}` line of a batch; `value` is what `accept_sealed` takes."""
-
-    value: Any
-
-
-@dataclass(slots=True)
-class PendingEvent:
-    """An event that passed steps 1-9; its signature is being (or was) checked elsewhere."""
-
-    unverified: UnverifiedEvent
-    id: str
-    held: bool = False
-    _ticket: Ticket | None = field(default=None, repr=False)
-    _slot: int = 0
-    _ok: bool | None = field(default=None, repr=False)
-
-    @property
-    def order_key(self) -> tuple[str, str]:
-        """PROTOCOL §5 order: (`created_at`, id), as `Event.order_key`."""
-        return (self.unverified.obj["created_at"], self.id)
-
-    def verdict(self) -> bool:
-        """Whether the signature verifies (waits for it); held bytes were verified before."""
-        if self.held:
-            return True
-        if self._ticket is not None:
-            return self._ticket.result()[self._slot]
-        if self._ok is None:
-            self._ok = self.unverified.signature_ok()
-        return self._ok
-
-    def event(self) -> Event:
-        """The verified `Event` (waits for the verdict), or `InvalidEvent("bad_signature")`."""
-        return self.unverified.verified(signature_ok=self.verdict(), id=self.id)
-
-    def assumed(self) -> Event:
-        """The `Event` as if its signature verified, without waiting for the verdict.
-
-        Only for admission that stores nothing until `verdict()` says it holds
-        (`ChapterNode._ingest_steps`): admission reads no signature, so its answer is the
-        same, and an event whose verdict fails is never committed."""
-        return self.unverified.verified(signature_ok=True, id=self.id)
-
-
-Checked = PendingEvent | SealedLine | ChapterNodeError
-
-
-def check_lines(lines: Iterable[bytes], *, federation: str,
-                verifier: SignatureVerifier | None = None,
-                held: Callable[[list[str]], set[str]] | None = None) -> list[Checked]:
-    """Steps 1-9 of §2.1 for each line now, step 10 on the verifier's threads.
-
-    `verifier`: None checks signatures on the calling thread, when `event()` is called.
-    `held`: given a list of ids, the subset the store holds (e.g. `Store.known`); those are
-    marked `held` and not verified again.
-    """
-    if isinstance(lines, Sequence) and len(lines) < MIN_PARALLEL:
-        verifier = None
-    out: list[Checked] = []
-    chunk: list[PendingEvent] = []
-    limit = FIRST_CHUNK
-
-    def flush() -> None:
-        nonlocal limit
-        limit = CHUNK
-        if not chunk:
-            return
-        known = held([p.id for p in chunk]) if held is not None else set()
-        todo = []
-        for pending in chunk:
-            if pending.id in known:
-                pending.held = True
-            else:
-                todo.append(pending)
-        if verifier is not None and todo:
-            ticket = verifier.submit([p.unverified for p in todo])
-            for slot, pending in enumerate(todo):
-                pending._ticket, pending._slot = ticket, slot
-        chunk.clear()
-
-    for line in lines:
-        try:
-            if line_too_large(line):
-                raise InvalidEvent("line over the size limit", code="too_large")
-            obj, text = load_event_json(line)
-            if isinstance(obj, dict) and len(obj) == 1 and "sealed" in obj:
-                out.append(SealedLine(obj["sealed"]))
-                continue
-            unverified = precheck_object(obj, federation=federation, canonical_text=text)
-        except ChapterNodeError as e:
-            out.append(e)
-            continue
-        pending = PendingEvent(unverified, event_id(unverified.signed_bytes))
-        out.append(pending)
-        chunk.append(pending)
-        if len(chunk) >= limit:
-            flush()
-    flush()
-    return out
-
-
-async def drive(steps: Generator[None, None, T]) -> T:
-    """Run an ingest generator (`receive_steps`, `admit_clients_steps`) on the event loop,
-    letting other requests in at each of its pauses; return what it returns."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
-        await asyncio.sleep(0)
-
-
-class ClientGroups:
-    """Group commit for client events (`POST /api/v1/events`): one writer, many requests.
-
-    Policy: each request queues its body and waits. The writer, whenever it is free, takes
-    everything queued (at most `max_group`) after letting the requests the event loop has
-    already read queue theirs (passes of the loop while each brings more; no timer: 16
-    clients make groups of ~10 instead of ~8), and runs it through
-    `ChapterNode.admit_clients_steps` as one group: each event judged alone with the client
-    rules, the group's causal order kept, the admitted ones stored in one transaction (a
-    registry-relevant event is committed at once, so the events after it see it). A client
-    alone is served at once; under load, the events that arrive while one group is written
-    form the next. Every request is answered only after the transaction holding its event
-    committed: never an acknowledgement before the event is durable.
-
-    A group that fails as a whole (not a refusal: an error of the node, e.g. the disk) is
-    retried event by event, so one poison body costs only its own request.
-    """
-
-    def __init__(self, node: Any, *, max_group: int = 256,
-                 clock: Callable[[], int] | None = None) -> None:
-        self.node = node
-        self.max_group = max_group
-        # the node's clock (injectable for simulations), else the wall clock
-        self._clock = clock or getattr(node, "clock", None) or wall_clock_ms
-        self._queue: list[tuple[bytes, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.groups = 0  # groups written, and events in them (metrics, tests)
-        self.events = 0
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._writer())
-
-    async def stop(self) -> None:
-        """Answer what is queued, then stop the writer."""
-        if self._task is None:
-            return
-        while self._queue and not self._task.done():
-            self._wake.set()
-            await asyncio.sleep(0.001)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        if self.groups:
-            logging.getLogger("chapter_node").info(
-                "client events: %d in %d groups (%.1f per group)", self.events, self.groups,
-                self.events / self.groups)
-
-    async def submit(self, raw: bytes) -> Any:
-        """The `Outcome` of one client body, once it is durable (or refused)."""
-        if self._task is None or self._task.done():
-            return self.node.admit_clients([raw], now_ms=self._clock())[0]
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((raw, future))
-        self._wake.set()
-        return await future
-
-    async def _writer(self) -> None:
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-            # requests the loop has already read join this group: one pass of the loop at a
-            # time, while a pass brings more (no timer)
-            while len(self._queue) < self.max_group:
-                queued = len(self._queue)
-                await asyncio.sleep(0)
-                if len(self._queue) == queued:
-                    break
-            group = self._queue[:self.max_group]
-            del self._queue[:self.max_group]
-            await self._write(group, alone_on_error=len(group) > 1)
-
-    async def _write(self, group: list[tuple[bytes, asyncio.Future[Any]]], *,
-                     alone_on_error: bool) -> None:
-        try:
-            outcomes = await drive(self.node.admit_clients_steps([raw for raw, _ in group],
-                                                                 now_ms=self._clock()))
-        except Exception as e:  # noqa: BLE001 - not a refusal: the node failed on this group
-            if alone_on_error:
-                for item in group:
-                    await self._write([item], alone_on_error=False)
-                return
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(e)
-            return
-        self.groups += 1
-        self.events += len(group)
-        for (_, future), outcome in zip(group, outcomes):
-            if not future.done():  # a client that went away has no one to tell
-                future.set_result(outcome)
