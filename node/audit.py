@@ -28,10 +28,9 @@ from .governance import (
     closes_ms,
     decide,
     dedupe,
+    evaluate,
     final_acts,
-    kind_of,
     refusal,
-    vote_resolution,
 )
 
 __all__ = ["Export", "read_export", "parse_export", "audit_proposal", "tally_report",
@@ -173,37 +172,30 @@ def tally_report(export: Export, proposal_id: str, now_ms: int, *,
     decision = audit_proposal(export, proposal_id, now_ms, timeline)
     report: dict[str, Any] = {"tally": decision.tally.to_json(), "tally_hash": decision.tally_hash}
     if trace:
-        report["trace"] = explain(export, decision, timeline)
+        report["trace"] = explain(export, decision.proposal, timeline, now_ms)
     return report
 
 
-def explain(export: Export, decision: Decision, timeline: Timeline) -> dict[str, Any]:
-    """Who counted for what: per-Connector weights (vote), standing vetoes and endorsements
-    (consent), endorsements in order (action); plus the seals and how each was judged."""
-    proposal = decision.proposal
-    acts = final_acts(proposal, export.events, decision.seals)
-    kind = kind_of(proposal)
-    out: dict[str, Any] = {"kind": kind, "acts_counted": len(acts)}
-    if kind == "vote":
-        at_close = timeline.at_close(proposal)
-        names = {k: c.name for k, c in at_close.connectors.items()}
-        weights = []
-        for w in vote_resolution(proposal, acts, timeline).traces(max_path=100):
-            entry = w.to_json()
-            entry["name"] = names.get(w.connector)
-            weights.append(entry)
-        out["weights"] = weights
+def explain(export: Export, proposal: Event, timeline: Timeline, now_ms: int) -> dict[str, Any]:
+    """Who counted for what, from the proposal's one report (governance.evaluate, the same the
+    API answers): per-Connector weights (vote), the acts counted in order (consent, action);
+    the seals and how each was judged, the chapters whose seal is missing, equivocations."""
+    result = evaluate(timeline, proposal, export.events, (), export.sealed,
+                      now_ms=now_ms)
+    out: dict[str, Any] = {"kind": result.kind, "acts_counted": result.acts_counted}
+    if result.trace is not None:
+        names = {k: c.name for k, c in timeline.at_close(proposal).connectors.items()}
+        out["weights"] = [{**w, "name": names.get(w["connector"])} for w in result.trace]
     else:
+        acts = final_acts(proposal, export.events, result.decision.seals)
         out["acts"] = [{"id": a.id, "type": a.type, "author": a.author,
                         "created_at": a.created_at} for a in acts]
-        if decision.tally.adopted_at:
-            out["adopted_at"] = decision.tally.adopted_at
-    if decision.seals is not None:
-        final_hash = decision.tally_hash if decision.finality.final else None
-        out["seals"] = [s.to_json(final_hash) for s in decision.seals.seals]
-        out["missing_chapters"] = list(decision.finality.missing_chapters)
-        out["equivocations"] = [{"chapter": e.chapter, "seals": list(e.seals)}
-                                for e in decision.seals.equivocations]
+        if result.adopted_at:
+            out["adopted_at"] = result.adopted_at
+    if result.kind != "action":
+        out["seals"] = result.seals
+        out["missing_seals"] = result.missing_seals
+        out["equivocations"] = result.equivocations
     return out
 
 

@@ -616,21 +616,7 @@ class ChapterNode:
             raise NotFound(f"proposal {pid} is held but not admitted ({refused}): it counts "
                            "for nothing", code="not_admitted")
         result = self._compute(proposal, now_ms, trace=True)
-        return {
-            "id": pid,
-            "proposal": proposal.to_json(),
-            "state": result.state,
-            "tally": result.tally,
-            "tally_hash": result.tally_hash,
-            "final": result.final,
-            "adopted_at": result.adopted_at,
-            "seals": result.seals,
-            "missing_seals": result.missing_seals,
-            "equivocations": result.equivocations,
-            "late_acts": result.late_acts,
-            "amended": {"from": result.amended_from} if result.amended_from else None,
-            "trace": result.trace,
-        }
+        return {"proposal": proposal.to_json(), **result.to_json()}
 
     def proposals(self, now_ms: int, *, kind: str | None = None, state: str | None = None,
                   with_missing: bool = False) -> list[dict[str, Any]]:

@@ -159,6 +159,14 @@ class Story:
         return decide(proposal, self.events, self.timeline(), self.charter.rules, self.sealed,
                       ms(now), recorded)
 
+    def report(self, proposal: Event, *, now: str = "2027-01-01 00:00",
+               recorded: Recorded | None = None):
+        """The proposal's one report (governance.evaluate), as the API and the audit give it."""
+        from node.governance import evaluate
+
+        return evaluate(self.timeline(), proposal, self.events, (), self.sealed, now_ms=ms(now),
+                        recorded=recorded)
+
     def check(self, event: Event, *, escalated: tuple[str, int] | None = None) -> None:
         """Admissibility of `event` against the story so far (the node's lookups, by hand)."""
         held = {e.id: e for e in self.events}

@@ -254,11 +254,11 @@ SIGNED, SIGNED_VOTE = _signed_story()
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_the_whole_decision_is_the_same_for_any_arrival_order(data: st.DataObject) -> None:
-    from node.governance import Timeline, decide
+    from node.governance import Timeline, evaluate
 
     events = SIGNED.events
     shuffled = data.draw(st.permutations(events + data.draw(st.lists(st.sampled_from(events), max_size=6))))
-    decisions = [decide(SIGNED_VOTE, evs, Timeline.build(SIGNED.charter, evs, SIGNED.sealed),
-                        SIGNED.charter.rules, SIGNED.sealed, CLOSE).to_json()
+    decisions = [evaluate(Timeline.build(SIGNED.charter, evs, SIGNED.sealed), SIGNED_VOTE, evs, (),
+                          SIGNED.sealed, now_ms=CLOSE).to_json()
                  for evs in (events, shuffled)]
     assert canonical(decisions[0]) == canonical(decisions[1])

@@ -52,7 +52,7 @@ def test_every_chapter_seals_the_same_acts_and_the_proposal_is_final() -> None:
     decision = story.decide(p, now="2026-11-27 10:06")
     assert (decision.finality.final, decision.finality.reason) == (True, "all_sealed")
     assert decision.state.state == "final" and decision.tally.outcome == "adopted"
-    assert all(s["agrees"] for s in decision.to_json()["seals"])
+    assert all(s["agrees"] for s in story.report(p, now="2026-11-27 10:06").seals)
 
 
 def test_the_final_act_set_is_the_union_of_the_counted_seals() -> None:
@@ -62,7 +62,7 @@ def test_the_final_act_set_is_the_union_of_the_counted_seals() -> None:
     story.seal("rome", p, at=SEALS_DUE)
     assert review(story, p).union == {a.id for a in act_set(p, story.events)}
     assert story.decide(p).tally.outcome == "adopted"
-    seals = {s["chapter"]: s["agrees"] for s in story.decide(p, now=TIMEOUT + ":01").to_json()["seals"]}
+    seals = {s["chapter"]: s["agrees"] for s in story.report(p, now=TIMEOUT + ":01").seals}
     assert seals == {"paris": False, "rome": True}
 
 

@@ -34,25 +34,6 @@ class Decision:
     state: ProposalState
     counted_acts: int  # size of the act set the tally read
 
-    def to_json(self) -> dict[str, Any]:
-        """What a node reports for a proposal (§6, §8), in a deterministic shape."""
-        final_hash = self.tally_hash if self.finality.final else None
-        return {
-            "proposal": self.proposal.id,
-            "kind": self.tally.kind,
-            "title": self.proposal.body.get("title"),
-            "state": self.state.state,
-            "final": self.state.state in ("final", "amended", "adopted"),
-            "tally": self.tally.to_json(),
-            "tally_hash": self.tally_hash,
-            "adopted_at": self.tally.adopted_at,
-            "amended_from": self.state.amended_from,
-            "seals": [s.to_json(final_hash) for s in self.seals.seals] if self.seals else [],
-            "missing_chapters": list(self.finality.missing_chapters),
-            "equivocations": [{"chapter": e.chapter, "seals": list(e.seals)}
-                              for e in self.seals.equivocations] if self.seals else [],
-        }
-
 
 def decide(proposal: Event, events: Iterable[Event], registry: RegistrySource, rules: Rules,
            sealed_lists: Mapping[str, Sequence[str]], now_ms: int,
@@ -83,10 +64,12 @@ def decide(proposal: Event, events: Iterable[Event], registry: RegistrySource, r
 
 @dataclass(frozen=True, slots=True)
 class ProposalResult:
-    """`decide()` flattened into JSON-ready values (fresh dicts and lists: the caller's)."""
+    """The one report of a proposal (§6 "A node reports ...", §8): built once by `evaluate`,
+    rendered alike by the API (`to_json`), the CLI and the offline audit. One name per field."""
 
     proposal: str
     kind: str
+    title: str
     state: str  # lifecycle state (node.governance.lifecycle.STATES)
     tally: dict[str, Any]  # the §5 tally object
     tally_hash: str
@@ -95,11 +78,24 @@ class ProposalResult:
     seals: list[dict[str, Any]]  # every seal held, judged (status, agrees with final hash)
     missing_seals: list[str]  # chapters registered at closes_at with no counted seal
     equivocations: list[dict[str, Any]]  # {"chapter", "seals"}: one chapter, several seals
+    acts_counted: int  # the size of the act set the tally read
     late_acts: list[str]  # acts dated by closes_at but in no counted seal: left out (§6)
     trace: list[dict[str, Any]] | None  # vote: where each Connector's weight went
     amended_from: str | None
     record: Recorded | None  # what the node should store now (first final, or amended)
     decision: Decision
+
+    def to_json(self) -> dict[str, Any]:
+        """What `GET /api/v1/proposals/{id}` answers, but the proposal event itself."""
+        return {
+            "id": self.proposal, "kind": self.kind, "title": self.title, "state": self.state,
+            "tally": self.tally, "tally_hash": self.tally_hash, "final": self.final,
+            "adopted_at": self.adopted_at, "seals": self.seals,
+            "missing_seals": self.missing_seals, "equivocations": self.equivocations,
+            "acts_counted": self.acts_counted, "late_acts": self.late_acts,
+            "amended": {"from": self.amended_from} if self.amended_from else None,
+            "trace": self.trace,
+        }
 
 
 def evaluate(timeline: Timeline, proposal: Event, acts: Iterable[Event], seals: Iterable[Event],
@@ -116,21 +112,27 @@ def evaluate(timeline: Timeline, proposal: Event, acts: Iterable[Event], seals: 
     close = closes_ms(proposal)
     now = now_ms if now_ms is not None else (close if close is not None else proposal.created_ms)
     decision = decide(proposal, held, timeline, timeline.rules, sealed, now, recorded)
-    counted = {a.id for a in final_acts(proposal, held, decision.seals)}
+    counted = final_acts(proposal, held, decision.seals)
+    counted_ids = {a.id for a in counted}
     late = sorted(a.id for a in admitted_acts(iter_acts(proposal, held), timeline)
-                  if a.id not in counted)
+                  if a.id not in counted_ids)
     weights = None
     if trace and decision.tally.kind == "vote":
-        acts_counted = final_acts(proposal, held, decision.seals)
-        weights = [w.to_json() for w in vote_resolution(proposal, acts_counted, timeline)
+        weights = [w.to_json() for w in vote_resolution(proposal, counted, timeline)
                    .traces(max_path=max_path)]
-    report = decision.to_json()
+    review = decision.seals
+    final_hash = decision.tally_hash if decision.finality.final else None
     return ProposalResult(
-        proposal=proposal.id, kind=decision.tally.kind, state=decision.state.state,
+        proposal=proposal.id, kind=decision.tally.kind, title=proposal.body.get("title", ""),
+        state=decision.state.state,
         tally=decision.tally.to_json(), tally_hash=decision.tally_hash,
-        final=report["final"], adopted_at=decision.tally.adopted_at,
-        seals=report["seals"], missing_seals=list(decision.finality.missing_chapters),
-        equivocations=report["equivocations"], late_acts=late, trace=weights,
+        final=decision.state.state in ("final", "amended", "adopted"),
+        adopted_at=decision.tally.adopted_at,
+        seals=[s.to_json(final_hash) for s in review.seals] if review else [],
+        missing_seals=list(decision.finality.missing_chapters),
+        equivocations=[{"chapter": e.chapter, "seals": list(e.seals)}
+                       for e in review.equivocations] if review else [],
+        acts_counted=decision.counted_acts, late_acts=late, trace=weights,
         amended_from=decision.state.amended_from, record=decision.state.record,
         decision=decision,
     )

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from node.audit import not_admitted, parse_export, timeline_of
 from node.errors import ChapterNodeError
 from node.events import sign_event
-from node.governance import decide, final_acts, tally_hash, vote_resolution
+from node.governance import evaluate, tally_hash
 from node.merkle import acts_root
 from node.times import format_ms, parse_ms
 
@@ -48,8 +48,8 @@ JUDGE = """async ([text, now]) => {
     out.proposals[event.id] = j.admitted ? {
       admitted: true, tally: j.tally, tally_hash: j.tally_hash, state: j.state,
       seals: Object.fromEntries((j.seals || []).map((s) => [s.seal, s.status])),
-      missing: [...(j.missing_chapters || [])].sort(),
-      weights: Object.fromEntries((j.weights || []).map((w) => [w.connector, w.choice ?? null])),
+      missing: [...(j.missing_seals || [])].sort(),
+      weights: Object.fromEntries((j.weights || []).map((w) => [w.connector, w.counted_as])),
     } : {admitted: false, refusal: j.refusal};
   }
   return out;
@@ -57,7 +57,8 @@ JUDGE = """async ([text, now]) => {
 
 
 def python_view(lines: list[str], now_ms: int) -> dict[str, Any]:
-    """What the Python audit says of every proposal in `lines`, in the JS shape."""
+    """What the Python audit says of every proposal in `lines` (its one report), in the JS
+    shape."""
     export = parse_export(lines)
     timeline = timeline_of(export)
     out: dict[str, Any] = {}
@@ -66,18 +67,12 @@ def python_view(lines: list[str], now_ms: int) -> dict[str, Any]:
         if refused is not None:
             out[proposal.id] = {"admitted": False, "refusal": refused}
             continue
-        d = decide(proposal, export.events, timeline, export.charter.rules, export.sealed,
-                   now_ms)
-        weights = {}
-        if d.tally.kind == "vote":
-            acts = final_acts(proposal, export.events, d.seals)
-            for w in vote_resolution(proposal, acts, timeline).traces(max_path=100):
-                weights[w.connector] = None if w.counted_as == "not_cast" else w.counted_as
+        r = evaluate(timeline, proposal, export.events, (), export.sealed, now_ms=now_ms)
         out[proposal.id] = {
-            "admitted": True, "tally": d.tally.to_json(), "tally_hash": d.tally_hash,
-            "state": d.state.state,
-            "seals": {s.seal: s.status for s in d.seals.seals} if d.seals else {},
-            "missing": sorted(d.finality.missing_chapters), "weights": weights}
+            "admitted": True, "tally": r.tally, "tally_hash": r.tally_hash, "state": r.state,
+            "seals": {s["seal"]: s["status"] for s in r.seals},
+            "missing": sorted(r.missing_seals),
+            "weights": {w["connector"]: w["counted_as"] for w in r.trace or []}}
     return out
 
 

@@ -721,10 +721,12 @@ export function judge(doc, proposalId, nowMs) {
     seals: count.seals.map(({ event, status }) => ({ seal: event.id, chapter: event.chapter,
       created_at: event.created_at, acts_count: event.body.acts_count,
       acts_root: event.body.acts_root, tally_hash: event.body.tally_hash, status })),
-    missing_chapters: life.missing,
+    missing_seals: life.missing, // the chapters registered at the close with no counted seal
     equivocations: equivocations(count.seals),
     counted_acts: count.counted.map((e) => e.id).sort(),
-    weights: count.weights ? count.weights.map((w) => ({ ...w })) : [],
+    // as the node's report names them: counted_as is yes, no, abstain or not_cast
+    weights: (count.weights || []).map((w) => ({ connector: w.connector, reason: w.reason,
+      counted_as: w.choice ?? 'not_cast' })),
   };
 }
 

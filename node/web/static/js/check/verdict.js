@@ -6,7 +6,7 @@
 // that does not match its seal, a result that differs from the recomputed one, or acts a
 // counted seal lists that a node calling the proposal final does not show (a dropped veto).
 
-const counted = (weight) => weight.counted_as ?? weight.choice ?? 'not_cast';
+const counted = (weight) => weight.counted_as ?? 'not_cast';
 
 /** `claim`: the node's report (GET /api/v1/proposals/{id}) or null (a file, no node);
  *  `judged`: rules.judge(); `read`: evidence.readEvidence(). */
