@@ -23,11 +23,11 @@ from .errors import ChapterNodeError, ConfigError, InvalidEvent, NotFound
 from .events import Event, event_from_object, is_event_id, line_too_large, loads_strict
 from .governance import (
     Decision,
-    Escalated,
     Timeline,
     closes_ms,
     decide,
     dedupe,
+    escalated_from,
     evaluate,
     final_acts,
     refusal,
@@ -132,16 +132,15 @@ def not_admitted(export: Export, proposal: Event, timeline: Timeline) -> str | N
     """Why the file's own registry refuses `proposal` (§4), or None. An export holds every
     event its node kept, and a node keeps relayed events it cannot admit (docs/protocol.md
     §5); an auditor, trusting no node, judges each proposal again anyway."""
-    escalated = None
-    source_id = proposal.body.get("escalated_from")
-    if source_id is not None:
-        source = next((e for e in export.events if e.id == source_id and e.type == "proposal"),
-                      None)
-        if source is not None and not_admitted(export, source, timeline) is None:
-            judged_at = closes_ms(source) or source.created_ms  # as at its close: no clock
-            outcome = decide(source, export.events, timeline, export.charter.rules,
-                             export.sealed, judged_at).tally.outcome
-            escalated = Escalated(outcome=outcome, proposal=source)
+    by_id = {e.id: e for e in export.events}
+
+    def outcome(source: Event) -> str:  # as at its close: an audit has no clock
+        return decide(source, export.events, timeline, export.charter.rules, export.sealed,
+                      closes_ms(source) or source.created_ms).tally.outcome
+
+    escalated = escalated_from(proposal, by_id.get,
+                               lambda source: not_admitted(export, source, timeline) is None,
+                               outcome)
     return refusal(proposal, registry=timeline.at(proposal.created_ms),
                    rules=export.charter.rules, escalated=escalated)
 

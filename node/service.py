@@ -414,9 +414,7 @@ class ChapterNode:
         if ref is not None:
             proposal = batch.get(ref) or (named.get(ref) if named is not None
                                           else self.store.get(ref))
-        escalated = None
-        if event.type == "proposal" and "escalated_from" in event.body:
-            escalated = self._escalation_context(event.body["escalated_from"])
+        escalated = self._escalated(event) if event.type == "proposal" else None
         registry = (timeline or self.timeline()).at(event.created_ms)
         if from_peer:
             # Derived admission (docs/protocol.md §5): what only this node's knowledge refuses
@@ -435,11 +433,15 @@ class ChapterNode:
         A peer's proposal is kept even when this node could not admit it (derived
         admission, docs/protocol.md §5); such a proposal is listed, tallied and sealed by
         no one, here as anywhere else."""
-        escalated = None
-        if "escalated_from" in proposal.body:
-            escalated = self._escalation_context(proposal.body["escalated_from"])
         return gov.refusal(proposal, registry=self.registry(proposal.created_ms),
-                           rules=self.charter.rules, escalated=escalated)
+                           rules=self.charter.rules, escalated=self._escalated(proposal))
+
+    def _escalated(self, proposal: Event) -> gov.Escalated | None:
+        """The consent proposal `proposal` escalates, as step 3 reads it (its current
+        outcome here), or None."""
+        return gov.escalated_from(
+            proposal, self.store.get, lambda source: self.not_admitted(source) is None,
+            lambda source: self._compute(source).tally["outcome"])
 
     def counts(self, event: Event) -> bool:
         """Whether a held proposal or act counts: admitted by the whole set, and an act's
@@ -455,13 +457,6 @@ class ChapterNode:
         if event.type in gov.ACT_TYPES:
             return any(True for _ in gov.admitted_acts([event], self.timeline()))
         return True
-
-    def _escalation_context(self, pid: str) -> gov.Escalated | None:
-        source = self.store.get(pid)
-        if source is None or source.type != "proposal" or self.not_admitted(source) is not None:
-            return None  # as if not held
-        result = self._compute(source)
-        return gov.Escalated(outcome=result.tally["outcome"], proposal=source)
 
     def _stored(self, events: list[Event], origin: str) -> None:
         if not events:

@@ -28,6 +28,7 @@ from .admissibility import (
     Escalated,
     admitted_acts,
     check,
+    escalated_from,
     needs_proposal,
     refusal,
     relayed,
@@ -88,7 +89,7 @@ __all__ = [
     "Timeline", "Registry", "RegistrySource", "Chapter", "Connector", "AppliedEffect",
     "is_registry_relevant", "registry_relevant", "escalation_sources",
     # admissibility and deadlines
-    "check", "check_deadline", "Escalated", "APPLIES_TO", "needs_proposal",
+    "check", "check_deadline", "Escalated", "escalated_from", "APPLIES_TO", "needs_proposal",
     "relayed", "refusal", "admitted_acts", "DERIVED",
     "NOT_ADMISSIBLE", "DEADLINE", "REFUSAL_CODES",
     # act sets and tallies

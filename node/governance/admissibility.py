@@ -25,7 +25,7 @@ gives (`refusal`, `admitted_acts`).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from .refusals import refuse
 from .registry import Registry, RegistrySource
 from .tally_object import OUTCOMES, TALLY_FIELDS, tally_hash
 
-__all__ = ["Escalated", "APPLIES_TO", "DERIVED", "check", "needs_proposal", "relayed",
+__all__ = ["Escalated", "escalated_from", "APPLIES_TO", "DERIVED", "check", "needs_proposal", "relayed",
            "refusal", "admitted_acts", "check_effect"]
 
 CONNECTOR_TYPES = frozenset(ACT_TYPES)  # endorse, veto, veto_withdraw, vote, delegation
@@ -83,6 +83,21 @@ class Escalated:
         if self.closes_ms is not None:
             return self.closes_ms
         return closes_ms(self.proposal) if self.proposal is not None else None
+
+
+def escalated_from(proposal: Event, held: Callable[[str], Event | None],
+                   admitted: Callable[[Event], bool],
+                   outcome: Callable[[Event], str]) -> Escalated | None:
+    """What step 3 reads of the consent proposal `proposal` escalates, or None when the set
+    does not hold it as an admitted proposal (then `bad_escalation`). The node and the audit
+    both ask this; each gives its own look-up, admission and outcome (from the set held)."""
+    source_id = proposal.body.get("escalated_from")
+    if source_id is None:
+        return None
+    source = held(source_id)
+    if source is None or source.type != "proposal" or not admitted(source):
+        return None
+    return Escalated(outcome=outcome(source), proposal=source)
 
 
 def needs_proposal(event: Event) -> str | None:
