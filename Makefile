@@ -39,9 +39,9 @@ install: $(STAMP)
 # After changing a page's words: refresh the catalogs, then translate what is new or fuzzy
 # (tests/test_web_i18n.py fails until every language has every message).
 translations: $(STAMP)
-	$(BIN)/pybabel --quiet extract -F babel.cfg -o node/web/locale/messages.pot --no-location \
+	$(BIN)/pybabel --quiet extract -F babel.cfg -o node/locale/messages.pot --no-location \
 		--sort-output --project chapter-node --copyright-holder "chapter-node contributors" .
-	$(BIN)/pybabel --quiet update -i node/web/locale/messages.pot -d node/web/locale
+	$(BIN)/pybabel --quiet update -i node/locale/messages.pot -d node/locale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info

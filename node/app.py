@@ -22,7 +22,15 @@ from aiohttp import web
 from .backup import node_lock
 from .config import Config
 from .datadir import DataDir
-from .federation.api import BROADCAST, CLIENT_GROUPS, METRICS, NODE, NONCES, PUBLIC_URL, routes
+from .federation.api import (
+    BROADCAST,
+    CLIENT_GROUPS,
+    METRICS,
+    NODE,
+    NONCES,
+    PUBLIC_URL,
+    routes,
+)
 from .federation.http_errors import error_middleware
 from .federation.httpsig import NonceCache
 from .federation.peer_client import PeerClient
@@ -30,7 +38,7 @@ from .federation.stream import Broadcast
 from .federation.sync import Federation, SyncSettings
 from .ingest import ClientGroups
 from .logs import REQUEST_ID, new_request_id, setup_logging
-from .mail import smtp_settings
+from .mail import deliver_mail_due, smtp_settings
 from .metrics import NodeMetrics
 from .service import ChapterNode, wall_clock_ms
 from .web import setup_web
@@ -101,7 +109,9 @@ def create_app(data_dir: str | Path, config: Config | None = None, passphrase=la
                                                  timeout_s=config.request_timeout,
                                                  clock=lambda: node.clock() / 1000),
                                 sync_settings(config), metrics=metrics, webhooks=config.webhooks,
-                                mail=mail, public_url=app[PUBLIC_URL])
+                                mail=mail is not None, duties=[] if mail is None else [
+                                    lambda now: deliver_mail_due(node.store, mail,
+                                                                 app[PUBLIC_URL], now)])
         app[FEDERATION] = federation
         if sync_enabled:
             await federation.start()

@@ -38,7 +38,7 @@ from markupsafe import Markup, escape
 from .config import Config
 from .errors import ConfigError
 from .store import Store
-from .web.i18n import LANGUAGES, translations
+from .i18n import LANGUAGES, translations
 
 __all__ = ["Smtp", "smtp_settings", "open_session", "MAIL_KINDS", "compose", "compose_digest",
            "unsubscribe_token", "check_token", "deliver_mail_due", "mail_target"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from node.web.i18n import DEFAULT, LANGUAGES, LOCALE_DIR
+from node.i18n import DEFAULT, LANGUAGES, LOCALE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"%\(\w+\)s|\{\w+\}")
@@ -57,7 +57,7 @@ def test_times_are_written_as_babel_writes_them(lang: str) -> None:
 
     from babel.dates import format_datetime
 
-    from node.web.i18n import when
+    from node.i18n import when
 
     for ms in (0, 951_782_400_000, 1_796_398_717_739, 4_102_444_799_999):
         moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from node.events import sign_event
 from node.federation.api import NODE
 from node.times import format_ms
-from node.web.i18n import LANGUAGES, choose, translations
+from node.i18n import LANGUAGES, choose, translations
 
 from .conftest import person_key, pub
 

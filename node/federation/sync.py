@@ -20,15 +20,15 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Webhook
 from ..errors import ChapterNodeError
 from ..logs import REQUEST_ID, new_request_id
 from ..metrics import NodeMetrics
 from ..service import ChapterNode
-from ..mail import Smtp, deliver_mail_due
 from ..webhooks import Notices, deliver_due
 from .peer_client import PeerClient, PeerUnavailable
 
@@ -82,18 +82,19 @@ class Federation:
 
     def __init__(self, node: ChapterNode, client: PeerClient, settings: SyncSettings,
                  *, metrics: NodeMetrics | None = None, webhooks: Sequence[Webhook] = (),
-                 mail: Smtp | None = None, public_url: str = "",
+                 mail: bool = False, duties: Sequence[Callable[[int], Awaitable[Any]]] = (),
                  rng: random.Random | None = None) -> None:
+        """mail: notices also queue a mail per member who wants one; `duties`: what else the
+        node does each duty round, given the clock (the app passes the mail delivery)."""
         self.node = node
         self.client = client
         self.settings = settings
         self.metrics = metrics
         self.webhooks = tuple(webhooks)
-        self.mail = mail  # the chapter's own people told by email (node.mail)
-        self.public_url = public_url
+        self.duties = tuple(duties)
         self.notices = (Notices(node.store, node.chapter, self.webhooks, counts=node.counts,
-                                mail=mail is not None)
-                        if self.webhooks or mail is not None else None)
+                                mail=mail)
+                        if self.webhooks or mail else None)
         self._wake: dict[str, asyncio.Event] = {}
         # Set when a peer reaches us: its backoff ends early. Not `_wake`, which local writes
         # set, so a peer that is down is not hammered by every new event.
@@ -354,7 +355,8 @@ class Federation:
 
     async def duty_round(self) -> None:
         """One round of duties: refresh the peer set, publish due seals, fetch sealed lists and
-        acts we lack, record finality, deliver webhooks. Raises what a duty raised."""
+        acts we lack, record finality, deliver webhooks, then the app's own duties (mail).
+        Raises what a duty raised."""
         REQUEST_ID.set(new_request_id())
         self._refresh_peers()
         self.node.publish_due_seals(self.node.clock())
@@ -364,9 +366,8 @@ class Federation:
             self.notices.collect(self.node.clock(), finals)
             await deliver_due(self.node.store, self.client.session, self.webhooks,
                               self.node.clock(), timeout_s=self.settings.request_timeout_s)
-        if self.mail is not None:
-            await deliver_mail_due(self.node.store, self.mail, self.public_url,
-                                   self.node.clock())
+        for duty in self.duties:
+            await duty(self.node.clock())
 
     async def _fetch_missing(self) -> None:
         """Sealed lists and listed acts we lack: ask the sealing chapter first, then our peers."""

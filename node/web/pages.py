@@ -22,7 +22,7 @@ from ..errors import BadRequest, ChapterNodeError, NotFound
 from ..federation.api import NODE, node_info
 from ..federation.http_errors import status_of
 from ..times import format_ms, parse_ms
-from . import i18n
+from .. import i18n
 from .assets import MODULES, assets
 from .views import group_proposals, proposal_page, rich_text
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from node.times import format_ms
-from node.web.i18n import LANGUAGES
+from node.i18n import LANGUAGES
 
 from .conftest import (AMELIE, JEANNE, JONAS, LUCIA, MARCO, SCREENSHOTS, everywhere, import_key,
                        new_page, wait_until)

@@ -1,6 +1,7 @@
-"""The organisation's languages: Babel catalogs read from `locale/*/messages.po` at start (no
-compile step for an admin), the viewer's choice (`?lang=`, a cookie, `Accept-Language`), and
-dates, times and durations written the way each locale writes them.
+"""The organisation's languages, for all a person reads (the web app's pages and the mail):
+Babel catalogs read from `locale/*/messages.po` at start (no compile step for an admin), the
+viewer's choice (`?lang=`, a cookie, `Accept-Language`), and dates, times and durations
+written the way each locale writes them.
 
 A message missing from a catalog falls back to English (gettext's rule); a test fails the
 build when one is missing, so the fallback is for a half-updated checkout, never for a release.
