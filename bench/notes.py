@@ -17,7 +17,7 @@ NOTES = """
 
 **ingest (peer batches).** Per event the node does, in this order: strict JSON, envelope and
 body schema, canonical form, federation, signature (§2.1), then admission (§4-§6) and the store.
-One pipeline (`ChapterNode._ingest_steps`) serves peers and clients: the §2.1 checks run in
+One pipeline (`node.ingest.pipeline`) serves peers and clients: the §2.1 checks run in
 `node.ingest.check_lines` on the calling thread while the signatures are verified on worker
 processes (`node/ingest/worker.py`, one per core but one, the calling thread taking back
 the newest chunks a worker has not started whenever it would wait; ids already held are

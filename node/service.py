@@ -18,7 +18,6 @@ import json
 import secrets
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.signing
@@ -26,16 +25,16 @@ import nacl.signing
 from . import governance as gov
 from .charter import Charter
 from .errors import (
-    BadRequest, ChapterNodeError, Conflict, InvalidEvent, NotAdmissible, NotFound,
+    BadRequest, Conflict, NotAdmissible, NotFound,
     Unauthenticated,
 )
 from .backup import SEAL_HOLD_MS
 from .events import (
-    Event, b64url, decode_key, is_event_id, precheck_event, sign_event,
+    Event, b64url, decode_key, is_event_id, sign_event,
 )
-from .ingest import (
-    PendingEvent, SealedLine, SignatureVerifier, check_lines, drive_now, shared_verifier,
-)
+from .ingest import SignatureVerifier, drive_now, shared_verifier
+from .ingest.admission import Context as AdmissionContext, Outcome, admissible
+from .ingest.pipeline import ingest_steps
 from .federation.negentropy import Negentropy, VectorStorage
 from .merkle import acts_root
 from .store import Store
@@ -53,8 +52,6 @@ NEGENTROPY_FRAME_LIMIT = 256 * 1024
 # Events stored since the Negentropy item set was built, merged into it later; past this many
 # (~11 MB of tuples, a catch-up) rebuilding from the store is cheaper.
 _MAX_PENDING_ITEMS = 65_536
-# Lines of a peer batch handled between two pauses of `receive_steps` (~20-50 ms of work).
-RECEIVE_STEP = 250
 # A peer accepts batches of up to 16 MiB (federation/api.py); stay well under it.
 OUTBOX_BATCH_BYTES = 8 * 1024 * 1024
 
@@ -102,26 +99,6 @@ class PeerUrls(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._chapters) - (self._own in self._chapters)
-
-
-@dataclass(slots=True)  # not frozen: made once per line, where frozen costs 0.4 µs
-class Outcome:
-    """What became of one line of a peer batch (or one event of a client group)."""
-
-    id: str | None
-    status: str  # "stored" | "duplicate" | "refused"
-    code: str | None = None
-    message: str | None = None
-
-    # for a client: the refusal to raise, or the event stored or already held
-    error: ChapterNodeError | None = field(default=None, compare=False, repr=False)
-    event: Event | None = field(default=None, compare=False, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "status": self.status}
-        if self.code:
-            out["error"] = {"code": self.code, "message": self.message}
-        return out
 
 
 class ChapterNode:
@@ -247,185 +224,27 @@ class ChapterNode:
 
     def _ingest_steps(self, lines: list[bytes], *, origin: str, now_ms: int,
                       from_peer: bool) -> Generator[None, None, list[Outcome]]:
-        """The one ingest pipeline (module docstring), for a peer batch or a client group.
-
-        §2.1 runs on the calling thread, signatures on worker processes (node.ingest); an id
-        the store holds is a duplicate without a second verification. Per step of
-        `RECEIVE_STEP` events (nothing else runs within a step): one look-up of the ids held,
-        one of the proposals the acts name, the registry timeline read once.
-
-        A peer's events are admitted while the workers are still verifying them (`assumed`):
-        admission does not read signatures, and nothing is committed before every event of
-        the transaction has its verdict (`Store.insert_events(confirm=...)`), so the rows are
-        written while the last signatures are checked. If one fails, that transaction is
-        rolled back and everything from its first event is judged again with the verdicts
-        known, as a client's events always are: the outcomes are those of checking each
-        signature first (a bad one is `bad_signature`, and no event that relied on it is
-        stored)."""
-        outcomes: list[Outcome | None] = [None] * len(lines)
-        checked: list[tuple[int, PendingEvent]] = []
-        sealed_lines: list[tuple[int, Any]] = []
-        federation = self.charter.id
-        head = self.store.max_seq()  # unchanged head: nothing was stored since `held` was read
-        for start in range(0, len(lines), RECEIVE_STEP):
-            if start:
-                yield
-            chunk = lines[start:start + RECEIVE_STEP]
-            results = check_lines(chunk, federation=federation, verifier=self.verifier,
-                                  held=self.store.known)
-            for i, item in enumerate(results, start):
-                if isinstance(item, PendingEvent):
-                    checked.append((i, item))
-                    continue
-                if not from_peer and (isinstance(item, SealedLine) or item.code == "too_large"):
-                    item = _client_refusal(lines[i], federation)  # as `parse_event` words it
-                if isinstance(item, SealedLine):
-                    sealed_lines.append((i, item.value))
-                else:
-                    outcomes[i] = Outcome(None, "refused", item.code, item.message, error=item)
-        checked.sort(key=lambda p: p[1].order_key)  # causes before effects (§5 order)
-        speculate = from_peer
-        batch: dict[str, Event] = {}  # admitted so far, committed or pending
-        pending: list[tuple[int, Event, PendingEvent]] = []
-        refused_unverified: list[tuple[int, PendingEvent]] = []  # refused before the verdict
-        committed = 0  # checked[:committed] is judged for good
-        effect_ids = self.store.effect_proposal_ids()
-        pos = 0
-        while True:
-            while pos < len(checked):
-                if pos:
-                    yield  # what is admitted stays pending until a commit point
-                step = checked[pos:pos + RECEIVE_STEP]
-                if self.verifier is not None:
-                    self.verifier.rebalance()  # replies in; kept chunks to a worker with room
-                held = (self.store.known([p.id for _, p in step if not p.held])
-                        if self.store.max_seq() != head else set())
-                # (place in `checked`, line, pending, event; None for a duplicate)
-                judged: list[tuple[int, int, PendingEvent, Event | None]] = []
-                for at, (i, item) in enumerate(step, pos):
-                    if item.held or item.id in held:
-                        judged.append((at, i, item, None))  # held: a duplicate
-                        continue
-                    if speculate:
-                        judged.append((at, i, item, item.assumed()))
-                        continue
-                    try:
-                        judged.append((at, i, item, item.event()))
-                    except ChapterNodeError as e:  # a bad signature: refused as parsing refuses
-                        outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
-                refs = {ref for _, _, _, ev in judged if ev is not None
-                        and (ref := gov.needs_proposal(ev)) is not None and ref not in batch}
-                named = {ev.id: ev for ev in self.store.get_many(refs)} if refs else {}
-                timeline = self.timeline()
-                restart = False
-                for at, i, item, event in judged:
-                    if event is None or event.id in batch:
-                        # a client is told the id; a peer only the status
-                        outcomes[i] = Outcome(item.id, "duplicate",
-                                              event=None if from_peer else event or item.event())
-                        continue
-                    try:
-                        self._admit(event, batch, now_ms, from_peer=from_peer,
-                                    timeline=timeline, named=named)
-                    except ChapterNodeError as e:
-                        outcomes[i] = Outcome(event.id, "refused", e.code, e.message, error=e)
-                        if speculate:
-                            refused_unverified.append((i, item))
-                        continue
-                    batch[event.id] = event
-                    pending.append((i, event, item))
-                    if gov.is_registry_relevant(event, effect_ids) or gov.has_effect(event):
-                        if gov.has_effect(event):
-                            effect_ids.add(event.id)
-                            effect_ids |= gov.escalation_sources([event])
-                        # later events see the new registry
-                        if not self._flush(pending, origin, now_ms, outcomes):
-                            restart = True
-                            break
-                        committed = at + 1
-                        pending = []
-                        timeline = self.timeline()
-                if restart:
-                    break
-                pos += len(step)
-            if pos >= len(checked) and self._flush(pending, origin, now_ms, outcomes):
-                break
-            # A signature failed in the transaction: judge it all again, verdicts first.
-            if not speculate:  # cannot be: what was judged with its verdict verified
-                raise RuntimeError("an event admitted after its verdict failed it")
-            again = {i for i, _ in checked[committed:]}
-            for i in again:
-                outcomes[i] = None
-            refused_unverified = [(i, p) for i, p in refused_unverified if i not in again]
-            kept = {p.id for _, p in checked[:committed]}
-            batch = {eid: ev for eid, ev in batch.items() if eid in kept}
-            pending, pos, speculate = [], committed, False
-            effect_ids = self.store.effect_proposal_ids()
-        for i, item in refused_unverified:  # signatures are checked before admission (§2.1)
-            try:
-                item.event()
-            except ChapterNodeError as e:
-                outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
-        for i, sealed in sealed_lines:
-            try:
-                seal_id = self.accept_sealed(sealed)
-                outcomes[i] = Outcome(seal_id, "stored")
-            except ChapterNodeError as e:
-                outcomes[i] = Outcome(None, "refused", e.code, e.message, error=e)
-        results = [o if o is not None else Outcome(None, "refused", "internal", "") for o in outcomes]
+        """The one ingest pipeline (node.ingest.pipeline), for a peer batch or a client group."""
+        results = yield from ingest_steps(
+            lines, _NodeLedger(self), self._context(now_ms, from_peer=from_peer),
+            federation=self.charter.id, origin=origin, verifier=self.verifier)
         for outcome in results:
             if outcome.code:
                 self._notify("refused_event", outcome.code)
         return results
 
-    def _flush(self, pending: list[tuple[int, Event, PendingEvent]], origin: str, now_ms: int,
-               outcomes: list[Outcome | None]) -> bool:
-        """Store what was admitted, once every signature among it verifies; False (nothing
-        stored) if one does not."""
-        if not pending:
-            return True
-        items = [item for _, _, item in pending]
-        if self.verifier is not None:
-            self.verifier.rebalance()  # the workers verify while the rows are written
-        fresh = self.store.insert_events([e for _, e, _ in pending], origin=origin,
-                                         received_ms=now_ms,
-                                         confirm=lambda: all(p.verdict() for p in items))
-        if fresh is None:
-            return False
-        for (i, event, _), new in zip(pending, fresh):
-            outcomes[i] = Outcome(event.id, "stored" if new else "duplicate", event=event)
-        self._stored([e for (_, e, _), new in zip(pending, fresh) if new], origin)
-        return True
+    def _context(self, now_ms: int, *, from_peer: bool) -> AdmissionContext:
+        return AdmissionContext(rules=self.charter.rules, charter_ms=self._charter_ms,
+                                charter_created_at=self.charter.created_at, now_ms=now_ms,
+                                own_chapter=None if from_peer else self.chapter)
 
-    def _admit(self, event: Event, batch: dict[str, Event], now_ms: int, *, from_peer: bool,
-               timeline: gov.Timeline | None = None,
-               named: dict[str, Event] | None = None) -> None:
-        """State-dependent checks: governance admissibility, then the deadline rules of §6.
-
-        `timeline`, `named`: the registry timeline and the proposals held that the caller read
-        for a whole step (the store's state is the same for every event of a step)."""
-        if event.created_ms < self._charter_ms:
-            # Not a governance rule but a sanity bound of this node: nothing predates the
-            # federation, and Negentropy items need a non-negative timestamp.
-            raise NotAdmissible(f"created_at {event.created_at} is before the charter's "
-                                f"{self.charter.created_at}", code="before_charter")
-        proposal = None
+    def _admit(self, event: Event, now_ms: int) -> None:
+        """Admission of one event this node signs (a client's rules), against the store."""
         ref = gov.needs_proposal(event)
-        if ref is not None:
-            proposal = batch.get(ref) or (named.get(ref) if named is not None
-                                          else self.store.get(ref))
-        escalated = self._escalated(event) if event.type == "proposal" else None
-        registry = (timeline or self.timeline()).at(event.created_ms)
-        if from_peer:
-            # Derived admission (docs/protocol.md §5): what only this node's knowledge refuses
-            # is kept, so every node ends with the same set; reads judge it again.
-            gov.relayed(event, registry=registry, rules=self.charter.rules,
-                        proposal=proposal, escalated=escalated)
-        else:
-            gov.check(event, registry=registry, rules=self.charter.rules,
-                      proposal=proposal, escalated=escalated)
-        gov.check_deadline(event, proposal, self.charter.rules, now_ms, from_peer,
-                           own_chapter=None if from_peer else self.chapter)
+        admissible(event, proposal=self.store.get(ref) if ref is not None else None,
+                   escalated=self._escalated(event) if event.type == "proposal" else None,
+                   registry=self.timeline().at(event.created_ms),
+                   context=self._context(now_ms, from_peer=False))
 
     def not_admitted(self, proposal: Event) -> str | None:
         """Why the whole set held refuses `proposal` (a refusal code), or None.
@@ -735,7 +554,7 @@ class ChapterNode:
         """Sign `type_` with this chapter's node key, admit and store it: it goes to every peer."""
         event = sign_event(federation=self.charter.id, type=type_, chapter=self.chapter,
                            created_at=format_ms(now_ms), body=body, signing_key=self.node_key)
-        self._admit(event, {}, now_ms, from_peer=False)
+        self._admit(event, now_ms)
         if self.store.insert_events([event], origin="self", received_ms=now_ms)[0]:
             self._stored([event], "self")
         return event
@@ -774,7 +593,7 @@ class ChapterNode:
                            chapter=self.chapter, created_at=format_ms(now_ms),
                            body={"title": row[0], "text": row[1], "closes_at": format_ms(closes_ms)},
                            signing_key=self.node_key)
-        self._admit(event, {}, now_ms, from_peer=False)
+        self._admit(event, now_ms)
         self.store.share_decision(decision_id, event, now_ms)
         self._stored([event], "self")
         return event
@@ -857,18 +676,46 @@ def _decides(event: Event, proposals: set[str]) -> bool:
     return target in proposals or (event.type == "delegation" and target is None)
 
 
-def _client_refusal(raw: bytes, federation: str) -> ChapterNodeError:
-    """Why `parse_event` refuses a client body that a peer batch would read differently (a
-    `sealed` line, or the size limit, worded for a single event)."""
-    try:
-        precheck_event(raw, federation=federation)
-    except ChapterNodeError as e:
-        return e
-    return InvalidEvent("not an event", code="not_an_object")  # pragma: no cover
-
-
 def _authentic(seal: Event, registry: gov.Registry) -> bool:
     """Signed by the node key of the chapter it names (chapters stay, their keys never
     change, so the registry now answers for any instant)."""
     chapter = registry.chapter(seal.chapter)
     return chapter is not None and chapter.key == seal.author
+
+
+class _NodeLedger:
+    """The node's store as the ingest pipeline reads and writes it (node.ingest.pipeline)."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: ChapterNode) -> None:
+        self.node = node
+
+    def head(self) -> int:
+        return self.node.store.max_seq()
+
+    def held(self, ids: list[str]) -> set[str]:
+        return self.node.store.known(ids)
+
+    def proposals(self, ids: Iterable[str]) -> dict[str, Event]:
+        return {ev.id: ev for ev in self.node.store.get_many(ids)}
+
+    def timeline(self) -> gov.Timeline:
+        return self.node.timeline()
+
+    def effect_ids(self) -> set[str]:
+        return self.node.store.effect_proposal_ids()
+
+    def escalated(self, proposal: Event) -> gov.Escalated | None:
+        return self.node._escalated(proposal)
+
+    def commit(self, events: list[Event], origin: str, now_ms: int,
+               confirm: Callable[[], bool]) -> list[bool] | None:
+        fresh = self.node.store.insert_events(events, origin=origin, received_ms=now_ms,
+                                              confirm=confirm)
+        if fresh is not None:
+            self.node._stored([e for e, new in zip(events, fresh) if new], origin)
+        return fresh
+
+    def accept_sealed(self, value: Any) -> str:
+        return self.node.accept_sealed(value)

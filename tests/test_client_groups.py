@@ -265,16 +265,18 @@ def test_a_registry_change_in_a_group_is_seen_by_the_events_after_it(tmp_path) -
     assert node.store.has(comment.id) and node.store.has(vouch.id)
 
 
-def test_a_body_that_breaks_the_node_costs_only_its_own_request(tmp_path) -> None:
-    from node.service import ChapterNode
+def test_a_body_that_breaks_the_node_costs_only_its_own_request(tmp_path, monkeypatch) -> None:
+    from node.ingest import admission
 
-    class Fragile(ChapterNode):
-        def _admit(self, event, *args, **kwargs):
-            if event.body.get("text") == "poison":
-                raise RuntimeError("a bug the poison body finds")
-            return super()._admit(event, *args, **kwargs)
+    sound = admission.admissible
 
-    node = _node(tmp_path, Fragile)
+    def fragile(event, **kwargs):
+        if event.body.get("text") == "poison":
+            raise RuntimeError("a bug the poison body finds")
+        return sound(event, **kwargs)
+
+    monkeypatch.setattr(admission, "admissible", fragile)
+    node = _node(tmp_path)
     now = int(time.time() * 1000)
     proposal = _signed(node, "amelie", "proposal", {"title": "T", "text": "", "kind": "action"},
                        now - 10)

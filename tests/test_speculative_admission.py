@@ -1,5 +1,5 @@
 """A peer's events are admitted while their signatures are still being verified
-(`ChapterNode._ingest_steps`), and committed only once every verdict is in. These tests
+(node.ingest.pipeline), and committed only once every verdict is in. These tests
 send batches with forged signatures among good events: what is stored, and every outcome,
 must be what checking each signature first gives.
 

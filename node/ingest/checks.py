@@ -67,7 +67,7 @@ class PendingEvent:
         """The `Event` as if its signature verified, without waiting for the verdict.
 
         Only for admission that stores nothing until `verdict()` says it holds
-        (`ChapterNode._ingest_steps`): admission reads no signature, so its answer is the
+        (node.ingest.pipeline): admission reads no signature, so its answer is the
         same, and an event whose verdict fails is never committed."""
         return self.unverified.verified(signature_ok=True, id=self.id)
 
