@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node import governance as gov
+from node.errors import ChapterNodeError
 from node.events import Event, b64url, canonical
 from node.ingest import admission as core
 from node.ingest import pipeline
@@ -145,8 +146,8 @@ def one_at_a_time(story: Story, held: list[Event], lines: list[bytes], *,
                             escalated=ledger.escalated(event) if event.type == "proposal"
                             else None,
                             registry=ledger.timeline().at(event.created_ms), context=ctx)
-        except Exception as e:
-            outcomes[i] = core.Outcome(event.id, "refused", getattr(e, "code", repr(e)))
+        except ChapterNodeError as e:
+            outcomes[i] = core.Outcome(event.id, "refused", e.code)
             continue
         ledger.commit([event], "rome", ctx.now_ms, lambda: True)
         outcomes[i] = core.Outcome(event.id, "stored")
