@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m node.demo
+	$(BIN)/python -m node.dev.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -45,8 +45,8 @@ def _peak_rss(pid: int) -> tuple[int, int]:
 
 
 def _fill(data_dir: Path, events: list[bytes]) -> int:
-    from node.datadir import DataDir
-    from node.events import event_from_stored
+    from node.operations.datadir import DataDir
+    from node.protocol.events import event_from_stored
 
     store = DataDir(data_dir).store()
     now = int(time.time() * 1000)
@@ -109,7 +109,7 @@ async def _as_peer(url: str, seed: bytes, items: list[tuple[int, bytes]], ids: l
 
 
 def run(ctx: Context) -> list[Row]:
-    from node.events import event_id
+    from node.protocol.events import event_id
 
     n = ctx.size(1_000_000, 2_000)
     root = Path(tempfile.mkdtemp(dir=ctx.workdir, prefix="scale-"))
@@ -126,7 +126,7 @@ def run(ctx: Context) -> list[Row]:
         raw_bytes = workload.raw_bytes
         ids = [event_id(raw) for raw in workload.events[:: max(1, n // 2000)]][:2000]
         created = [json.loads(raw)["created_at"] for raw in workload.events]
-        from node.times import parse_ms
+        from node.protocol.times import parse_ms
 
         items = [(parse_ms(c) // 1000, bytes.fromhex(event_id(raw)))
                  for c, raw in zip(created, workload.events)]

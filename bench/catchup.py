@@ -1,6 +1,6 @@
 """Catch-up: a fresh node pulling a peer's whole history, against the ingest ceiling.
 
-Two real nodes on loopback (`node.devcluster`): rome already holds N events (ingested
+Two real nodes on loopback (`node.dev.devcluster`): rome already holds N events (ingested
 in-process into its store before it starts), paris is new. Both start; paris reads rome's
 changes feed (`GET /federation/v1/changes`, 500 events a page) and, at the same time, rome
 pushes its outbox to paris (`POST /federation/v1/events`): a joining node gets each event
@@ -34,8 +34,8 @@ def _held(db: Path) -> int:
 
 
 def run(ctx: Context) -> list[Row]:
-    from node.datadir import DataDir
-    from node.service import ChapterNode
+    from node.chapter.chapter_node import ChapterNode
+    from node.operations.datadir import DataDir
 
     n = ctx.size(100_000, 300)
     bound = ctx.seconds(240, 30)

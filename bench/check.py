@@ -49,7 +49,7 @@ def run(ctx: Context) -> list[Row]:
         path = None
     if path is None:
         return [Row("check", "not measured: Chromium or Playwright is missing", None, "")]
-    from node.audit import parse_export, tally_report
+    from node.operations.audit import parse_export, tally_report
 
     root = Path(tempfile.mkdtemp(dir=ctx.workdir, prefix="check-"))
     fed = None

@@ -1,6 +1,6 @@
 """Client ingest: events/s through `POST /api/v1/events`, against an empty aiohttp handler.
 
-A real node (`python -m node run`, started by `node.devcluster`) takes person-signed events
+A real node (`python -m node run`, started by `node.dev.devcluster`) takes person-signed events
 from clients: one keep-alive connection posting one event after another, then 16 concurrent
 connections. Every event is new, dated within the node's grace window and of its own chapter,
 so each one goes the whole way (parse, verify, admit, store: one transaction per event).

@@ -1,6 +1,6 @@
 """Convergence: real nodes on loopback, events injected at random nodes, time to agree.
 
-`node.devcluster` starts N chapter nodes (`python -m node run`, pull every second,
+`node.dev.devcluster` starts N chapter nodes (`python -m node run`, pull every second,
 anti-entropy every 10 s). The issue's setup first: each node peered with 3 chapters at random
 (the `peers = 3` setting, `CHAPTER_NODE_PEERS=3`: drawn from its node key, so the links form a
 random 3-out graph; an event reaches the others by relaying, several hops). Then, beside it,
@@ -66,9 +66,9 @@ def run(ctx: Context) -> list[Row]:
 
 
 def _converge(ctx: Context, *, peers: int | None, seed: int) -> Row:
-    from node.devcluster import LocalFederation, Person
-    from node.events import sign_event
-    from node.times import format_ms
+    from node.dev.devcluster import LocalFederation, Person
+    from node.protocol.events import sign_event
+    from node.protocol.times import format_ms
 
     nodes = ctx.size(20, 5)
     events = ctx.size(1_000, 30)

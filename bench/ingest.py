@@ -8,7 +8,7 @@ fresh store, in batches of 1,000 lines (the sync loop's batch size, `SyncSetting
   loop call it. Also, as a breakdown: the state-independent half alone
   (`node.ingest.check_lines`, signatures on worker processes) and strictly one event at a
   time on one thread (`parse_event`), so the table shows where the time goes.
-- HTTP: a real node (`python -m node run`, via `node.devcluster`) receiving the same kind of
+- HTTP: a real node (`python -m node run`, via `node.dev.devcluster`) receiving the same kind of
   batches on `POST /federation/v1/events`, each request signed by a peer's node key (RFC 9421).
 
 The workload (bench/workload.py): one vote proposal, then votes, delegations and comments on
@@ -39,7 +39,7 @@ BATCH = 1000  # as the sync loop pushes (SyncSettings.batch_size)
 def ingest_in_process(workload: Workload, workdir: str, *, batch: int = BATCH) -> tuple[float, int]:
     """(events stored per second, events stored) through `ChapterNode.receive` on a fresh store."""
     from node.app import tune_gc
-    from node.service import ChapterNode
+    from node.chapter.chapter_node import ChapterNode
     from node.store import open_store
 
     tune_gc()  # as `chapter-node run` sets its process up
@@ -87,7 +87,7 @@ def state_independent_rate(workload: Workload, *, workers: int | None) -> float:
 
 def sequential_rate(workload: Workload, limit: int) -> float:
     """Events/s through `parse_event`, one after another on one thread (verify included)."""
-    from node.events import parse_event
+    from node.protocol.events import parse_event
 
     lines = workload.events[:limit]
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def sequential_rate(workload: Workload, limit: int) -> float:
 
 def devcluster_federation(root: Path, chapters: list[str], connectors: int):
     """A `LocalFederation` with `connectors` Connectors spread over `chapters`, set up."""
-    from node.devcluster import LocalFederation, Person
+    from node.dev.devcluster import LocalFederation, Person
 
     people = [Person(f"C{i}", chapters[i % len(chapters)]) for i in range(connectors)]
     fed = LocalFederation(root, chapters, people, rules={"min_open_hours": 1},

@@ -2,8 +2,8 @@
 accept rate.
 
 What is measured: a chapter of 2,000 members with addresses; one proposal is opened; the
-node queues one delivery per member (node.webhooks.Notices) and sends them
-(node.mail.deliver_mail_due: compose in the member's language, send, commit each delivery).
+node queues one delivery per member (node.notices.webhooks.Notices) and sends them
+(node.notices.mail.deliver_mail_due: compose in the member's language, send, commit each delivery).
 The limit beside it: the same aiosmtpd server on loopback taking 2,000 already-built
 messages of the same size from one aiosmtplib connection, in the same run.
 """
@@ -34,14 +34,14 @@ class _Count:
 def run(ctx: Context) -> list[Row]:
     from aiosmtpd.controller import Controller
 
-    from node.datadir import init_data_dir
-    from node.devcluster import free_port
-    from node.events import b64url, sign_event
-    from node.keys import write_key_file
-    from node.mail import Smtp, deliver_mail_due
-    from node.service import ChapterNode
-    from node.times import format_ms
-    from node.webhooks import Notices
+    from node.chapter.chapter_node import ChapterNode
+    from node.dev.devcluster import free_port
+    from node.notices.mail import Smtp, deliver_mail_due
+    from node.notices.webhooks import Notices
+    from node.operations.datadir import init_data_dir
+    from node.protocol.events import b64url, sign_event
+    from node.protocol.keys import write_key_file
+    from node.protocol.times import format_ms
     from tests.conftest import person_key, small_charter
 
     members = ctx.size(2000, 50)
@@ -83,7 +83,7 @@ def run(ctx: Context) -> list[Row]:
         assert counter.n == members
 
         log("mail: the server's own accept rate, same messages, one connection")
-        from node.mail import compose
+        from node.notices.mail import compose
 
         sample = compose("proposal_opened", {"proposal": {"id": event.id, "title": "x"}},
                          key="k", address="a@example.org", lang="fr", sender=smtp.sender,

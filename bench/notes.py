@@ -156,7 +156,7 @@ once, so a hop costs milliseconds, not the pull interval. The full mesh is run b
 What bounds both is the CPU spent on signed requests while events arrive.
 
 **scale.** The real sync, ingest and peer endpoint code over the in-memory network
-(`node/devsim.py`, `node/federation/local_network.py`), in one process on one core, k = 3.
+(`node/dev/devsim.py`, `node/federation/local_network.py`), in one process on one core, k = 3.
 A round is a synchronous hop (`hop_round`: each node's feed and outbox are held at what it
 held when the round began), so the rounds are the flood's: at every size they equal the
 breadth-first distance over the drawn 3-out graph from the events' first nodes to the
@@ -182,7 +182,7 @@ set, the changes feed and the fetches.
 **startup.** `chapter-node run` does not read the events to start: it answers in well under a
 second on 1,000,000 events; `/api/v1/status` counts them (a full scan) and answers a bit later.
 
-## What issue 6 changed on the hot path (node/events.py, node/schema.py, node/store.py)
+## What issue 6 changed on the hot path (node/protocol/events.py, node/protocol/schema.py, node/store.py)
 
 - Schemas: `jsonschema-rs` compiles the same `schemas/*.json` (~100× faster than
   `jsonschema`: 308 µs → 3 µs per event). Its "valid" is taken only where the two regex

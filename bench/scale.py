@@ -1,7 +1,7 @@
 """Scale: the real protocol code over the in-memory network, 100 to 10,000 simulated nodes.
 
 Each node is a real `ChapterNode` (its own in-memory SQLite store) whose `Federation` syncs
-through `LocalNetwork` (node/devsim.py): the same push, pull and ingest code and the same peer
+through `LocalNetwork` (node/dev/devsim.py): the same push, pull and ingest code and the same peer
 endpoint core as over HTTP, without sockets or signatures. Every node syncs with k = 3
 chapters drawn by the `peers = 3` setting (rendezvous hashing from its node key), so the links
 form a random 3-out graph; each link carries events both ways (the node pushes to its peer and
@@ -66,7 +66,7 @@ def _eccentricity(adjacency: dict[str, set[str]], source: str) -> int:
 
 
 async def _simulate(nodes: int, events: int, seed: int) -> dict[str, Any]:
-    from node.devsim import Simulation
+    from node.dev.devsim import Simulation
     from node.federation.sync import SyncSettings
 
     rng = random.Random(seed)

@@ -31,10 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from node.charter import Rules
-from node.events import Event, b64url
 from node.governance import Chapter, Connector, Registry, tally
-from node.times import format_ms
+from node.protocol.charter import Rules
+from node.protocol.events import Event, b64url
+from node.protocol.times import format_ms
 
 CLOSE = 1_800_000_000_000
 OPEN = CLOSE - 7 * 86_400_000

@@ -59,9 +59,9 @@ def run(ctx: Context) -> list[Row]:
         connectors = ctx.size(1000, 10)
         fed, seeds = devcluster_federation(root, ["paris", "rome"], connectors)
         paris = fed.start("paris")
-        from node.devcluster import Person
-        from node.keys import write_key_file
-        from node.times import format_ms
+        from node.dev.devcluster import Person
+        from node.protocol.keys import write_key_file
+        from node.protocol.times import format_ms
 
         voter = Person("C1", fed.chapters[1 % 2])  # devcluster_federation's naming
         key_file = root / "voter.key"

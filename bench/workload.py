@@ -19,15 +19,15 @@ import os
 import random
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 import nacl.signing
 
-from node.charter import Charter, charter_from_object
-from node.events import b64url, canonical, event_id
-from node.times import format_ms
+from node.protocol.charter import Charter, charter_from_object
+from node.protocol.events import b64url, canonical, event_id
+from node.protocol.times import format_ms
 
 __all__ = ["Workload", "person_key", "node_key", "make_workload", "signed_events"]
 
@@ -112,7 +112,7 @@ def make_workload(n_acts: int, *, connectors: int = 1000, seed: int = 6,
     dated in the `window_ms` before `now_ms` (default: since the proposal opened), which is
     what a peer relays; a client's acts must be within the grace window of the node's clock.
     `charter` and `seeds` (its Connectors' key seeds, in charter order) use an existing
-    federation (e.g. `node.devcluster`'s); `chapter` dates every event from one chapter (a
+    federation (e.g. `node.dev.devcluster`'s); `chapter` dates every event from one chapter (a
     client may only send its node's chapter); `comment_share` of the events are comments.
     """
     import time

@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from .report import Failure, Result, commit_of_tree, now_utc, write_reliability

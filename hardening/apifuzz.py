@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from node.events import sign_event
-from node.times import format_ms
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .live import CONNECTORS, federation, request
 from .report import Failure, Result

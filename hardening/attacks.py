@@ -23,15 +23,15 @@ from dataclasses import dataclass
 
 import nacl.signing
 
-from node.devcluster import LocalFederation
-from node.events import sign_event
+from node.dev.devcluster import LocalFederation
 from node.federation.httpsig import (
     keyid_from_seed,
     new_nonce,
     sign_message,
     sign_request,
 )
-from node.times import format_ms
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .live import CONNECTORS, Reply, federation, request
 from .report import Failure, Result

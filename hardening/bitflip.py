@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from node.errors import InvalidEvent
-from node.events import Event, canonical, parse_event
+from node.protocol.errors import InvalidEvent
+from node.protocol.events import Event, canonical, parse_event
 
 from .kit import CHAPTERS, CONNECTORS, NOW_MS, InProcessNode, Kit, public
 from .report import Failure, Result
@@ -85,7 +85,7 @@ def valid_events(kit: Kit, n: int, rng: random.Random) -> list[Event]:
 
 
 def _ts(ms: int) -> str:
-    from node.times import format_ms
+    from node.protocol.times import format_ms
 
     return format_ms(ms)
 

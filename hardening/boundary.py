@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import InvalidEvent
-from node.events import (
+from node.protocol.errors import InvalidEvent
+from node.protocol.events import (
     MAX_EVENT_BYTES,
     MAX_RAW_BYTES,
     b64url,

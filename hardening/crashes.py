@@ -39,10 +39,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from node.events import sign_event
-from node.times import format_ms
-
-from node.devcluster import Person
+from node.dev.devcluster import Person
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .live import CONNECTORS, Reply, federation, peer_request, request
 from .report import Failure, Result

@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.errors import ChapterNodeError
-from node.events import Event
 from node.federation.sync import SyncSettings
 from node.governance import closes_ms
-from node.times import format_ms
+from node.protocol.errors import ChapterNodeError
+from node.protocol.events import Event
+from node.protocol.times import format_ms
 
 from .memsim import Simulation, pub, sim_charter
 from .report import Failure, Result

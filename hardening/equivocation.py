@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from node.events import canonical
-from node.merkle import acts_root
-from node.times import format_ms, parse_ms
+from node.protocol.events import canonical
+from node.protocol.merkle import acts_root
+from node.protocol.times import format_ms, parse_ms
 
 from .kit import NOW_MS, InProcessNode, Kit, charter_doc
 from .report import Failure, Result
@@ -126,7 +126,7 @@ def equivocation_in_process(kit: Kit) -> list[str]:
 
 def equivocation_between_nodes(progress: Callable[[str], None] = print) -> tuple[float, list[str]]:
     """Seconds until all three nodes report Rome's equivocation (inf if they do not)."""
-    from node.events import sign_event
+    from node.protocol.events import sign_event
 
     from .live import CONNECTORS, federation, peer_request, request
 
@@ -158,7 +158,7 @@ def equivocation_between_nodes(progress: Callable[[str], None] = print) -> tuple
         seed = fed.nodes["rome"].key
 
         def sign(obj: dict[str, Any], _by: str) -> bytes:
-            from node.events import b64url
+            from node.protocol.events import b64url
 
             unsigned = {k: v for k, v in obj.items() if k != "sig"}
             return canonical({**unsigned, "sig": b64url(seed.sign(canonical(unsigned)).signature)})

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from node.events import sign_event
 from node.federation.negentropy import Negentropy, VectorStorage, encode_varint
-from node.times import format_ms
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .live import CONNECTORS, federation, peer_request, request, rss_mb, status_time
 from .report import Failure, Result

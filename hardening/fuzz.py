@@ -167,8 +167,8 @@ def make_target(name: str) -> tuple[Target, Callable[[], None]]:
 
 
 def _parse_target(kit: Any) -> Target:
-    from node.errors import InvalidEvent
-    from node.events import parse_event
+    from node.protocol.errors import InvalidEvent
+    from node.protocol.events import parse_event
 
     signed = set()
     for s in seeds("parse_event"):
@@ -177,7 +177,7 @@ def _parse_target(kit: Any) -> Target:
         except Exception:
             pass
 
-    import node.events as events
+    import node.protocol.events as events
 
     fast = getattr(events, "load_event_json", None)  # a fast path, where there is one
 
@@ -202,8 +202,8 @@ def _parse_target(kit: Any) -> Target:
 def _fast_agrees(fast: Callable[[bytes], Any], data: bytes) -> Finding | None:
     """Differential check: when the fast JSON path takes an input as plain canonical text, the
     strict parser must read the very same value from it (and not refuse it)."""
-    from node.errors import InvalidEvent
-    from node.events import loads_strict
+    from node.protocol.errors import InvalidEvent
+    from node.protocol.events import loads_strict
 
     try:
         obj, plain = fast(data)
@@ -317,7 +317,7 @@ def initiator_invariant() -> Target:
 
 
 def _node_target(kit: Any, *, signed: bool) -> tuple[Target, Callable[[], None]]:
-    from node.events import NODE_TYPES
+    from node.protocol.events import NODE_TYPES
 
     from .kit import CHAPTERS, CONNECTORS, NOW_MS, InProcessNode
 
@@ -438,7 +438,7 @@ def mutate(data: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
 
 
 def _pools() -> dict[str, list[Any]]:
-    from node.times import format_ms
+    from node.protocol.times import format_ms
 
     from .kit import CHAPTERS, CONNECTORS, MEMBERS, NOW_MS, Kit, public
 
@@ -447,7 +447,7 @@ def _pools() -> dict[str, list[Any]]:
     times = [e.created_ms for e in story] + [NOW_MS]
     for e in story:
         if "closes_at" in e.body:
-            from node.times import parse_ms
+            from node.protocol.times import parse_ms
 
             c = parse_ms(e.body["closes_at"])
             times += [c - 1, c, c + 1, c + 300_000, c + 300_001, c + 3_600_000]
@@ -550,10 +550,10 @@ def _child(argv: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["node"]):
-        import node.events  # noqa: F401
+        import node.chapter.chapter_node  # noqa: F401
         import node.federation.negentropy  # noqa: F401
         import node.governance  # noqa: F401
-        import node.service  # noqa: F401
+        import node.protocol.events  # noqa: F401
     target, close = make_target(args.target)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

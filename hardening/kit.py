@@ -21,11 +21,11 @@ from typing import Any
 
 import nacl.signing
 
-from node.charter import Charter, charter_from_object
-from node.events import Event, b64url, sign_event
-from node.service import ChapterNode
+from node.chapter.chapter_node import ChapterNode
+from node.protocol.charter import Charter, charter_from_object
+from node.protocol.events import Event, b64url, sign_event
+from node.protocol.times import format_ms, parse_ms
 from node.store import Store, open_store
-from node.times import format_ms, parse_ms
 
 __all__ = [
     "CHAPTERS", "CONNECTORS", "MEMBERS", "CHARTER_CREATED", "NOW_MS", "HOUR_MS",
@@ -91,7 +91,7 @@ class Kit:
     @staticmethod
     def resign(obj: dict[str, Any], by: str) -> bytes:
         """Sign an arbitrary envelope object (no validation): canonical bytes with `sig`."""
-        from node.events import canonical
+        from node.protocol.events import canonical
 
         unsigned = {k: v for k, v in obj.items() if k != "sig"}
         sig = signing_key(by).sign(canonical(unsigned)).signature
@@ -110,7 +110,7 @@ class Kit:
 
     @cached_property
     def story_events(self) -> list[Event]:
-        from node.events import event_from_stored
+        from node.protocol.events import event_from_stored
 
         return [event_from_stored(line) for line in self.story if not line.startswith(b'{"sealed"')]
 

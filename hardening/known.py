@@ -25,19 +25,19 @@ class KnownBug:
 
 KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
     KnownBug(
-        "huge-integer-crash", "node/events.py `_int`",
+        "huge-integer-crash", "node/protocol/events.py `_int`",
         "an integer literal of more than 4,300 digits raises ValueError (Python's int/str "
         "conversion limit) out of `loads_strict` instead of `integer_out_of_range`: HTTP 500 on "
         "POST /api/v1/events, and the whole peer batch fails (no line of it lands)",
         "tests/test_regressions.py::test_regression[huge-integer]", open=False, crashes=True),
     KnownBug(
-        "nesting-recursion-crash", "node/events.py `loads_strict` / `_validate`",
+        "nesting-recursion-crash", "node/protocol/events.py `loads_strict` / `_validate`",
         "JSON nested a few levels below the parser's recursion limit parses, then raises "
         "RecursionError in schema validation: HTTP 500 instead of `too_deep`, and the whole "
         "peer batch fails; the depth that crashes depends on the caller's stack",
         "tests/test_regressions.py::test_regression[nesting-900-999]", open=False, crashes=True),
     KnownBug(
-        "dollar-newline", "node/schema.py (pattern keyword)",
+        "dollar-newline", "node/protocol/schema.py (pattern keyword)",
         "schema patterns end in `$`, which Python's re.search lets match before a final "
         "newline: `created_at: \"2026-02-01T09:00:00.000Z\\n\"`, `chapter: \"paris\\n\"`, "
         "ids and hashes with a trailing newline pass the schema (ECMA-262 `$`, which JSON Schema "
@@ -45,24 +45,24 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "stored here and refused by other implementations",
         "tests/test_regressions.py::test_regression[created-at-newline]", open=False),
     KnownBug(
-        "surrogate-code", "node/events.py `event_from_object`",
+        "surrogate-code", "node/protocol/events.py `event_from_object`",
         "a lone surrogate escape (\"\\ud800\") is refused at canonicalisation (step 8) with "
         "code `bad_number` instead of at step 2 with `not_json` (I-JSON, RFC 7493 §2.1, "
         "forbids them)",
         "tests/test_regressions.py::test_regression[lone-surrogate]", open=False),
     KnownBug(
-        "version-true-code", "node/events.py `event_from_object`",
+        "version-true-code", "node/protocol/events.py `event_from_object`",
         "`\"v\": true` passes the version check (in Python `True == 1`) and is refused one step "
         "later as `schema_violation` instead of `unsupported_version`",
         "tests/test_regressions.py::test_regression[version-true]", open=False),
     KnownBug(
-        "sealed-id-crash", "node/service.py `accept_sealed`",
+        "sealed-id-crash", "node/chapter/chapter_node.py `accept_sealed`",
         "a peer batch line `{\"sealed\": {\"seal\": \"\\ud800\", \"acts\": []}}` reaches "
         "SQLite with a lone surrogate as the seal id: UnicodeEncodeError out of `receive`, HTTP "
         "500, and the lines after it get no outcome (the events before it are already stored)",
         "tests/test_regressions.py::test_regression[sealed-surrogate-id]", open=False, crashes=True),
     KnownBug(
-        "closes-at-instant-crash", "node/events.py `_validate`",
+        "closes-at-instant-crash", "node/protocol/events.py `_validate`",
         "only `created_at` is checked to name a real instant; a signed proposal or feedback "
         "request whose `body.closes_at` is `2026-02-30T12:00:00.000Z` (or month 13) passes "
         "parsing and raises ValueError in admissibility: any member gets HTTP 500 from "
@@ -70,7 +70,7 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "one (another implementation) wedges push and pull with us for good",
         "tests/test_regressions.py::test_regression[proposal-closes-feb-30]", open=False, crashes=True),
     KnownBug(
-        "outbox-over-batch-limit", "node/service.py `outbox`, node/federation/sync.py `push`",
+        "outbox-over-batch-limit", "node/chapter/chapter_node.py `outbox`, node/federation/sync.py `push`",
         "the outbox batches 500 events whatever their size; 257 or more 64 KiB events waiting "
         "for a peer (gathered while it was away) make a body over the peer's 16 MiB limit: "
         "413 every time, the push cursor never moves, and because the peer loop pushes before "
@@ -102,7 +102,7 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "tests/test_hardening_exhaustion.py::test_status_answers_within_a_second_during_a_full_batch",
         open=False),
     KnownBug(
-        "act-set-amplification", "node/service.py `_compute` / `record_finality` (duties)",
+        "act-set-amplification", "node/chapter/chapter_node.py `_compute` / `record_finality` (duties)",
         "a proposal's tally reads its whole act set (every event naming it, ~10 µs each) on the "
         "event loop: for each report, each listing, and every duty round while the proposal "
         "is not final. One Connector can sign any number of distinct endorsements (a new "
@@ -146,7 +146,7 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "campaign 6 of `python -m hardening` (it shows in some runs only: a race with the "
         "accept loop)", open=False),
     KnownBug(
-        "batch-steps-partial", "node/service.py `receive_steps` (commit ed85d24)",
+        "batch-steps-partial", "node/chapter/chapter_node.py `receive_steps` (commit ed85d24)",
         "the first version of the pausing peer-batch ingest stored what it had admitted at each "
         "pause: kill -9 during a 10,000-event batch left 499, 749 and 7,749 of its events "
         "(prefixes of 250-line steps) in 3 of 20 loops; fixed in a8eb088 (one transaction "
@@ -177,7 +177,7 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "tests/test_hardening_api.py::test_query_integers_are_plain_ascii_digits", open=False),
     KnownBug(
         "effect-retroactive-admission",
-        "node/service.py `_admit` (role checks at created_at under a node's provisional "
+        "node/chapter/chapter_node.py `_admit` (role checks at created_at under a node's provisional "
         "registry); PROTOCOL §4/§6",
         "an event is judged once, with the registry the node holds then: a node that does "
         "not (yet) hold an adopted `remove_connector` proposal accepts an act (or a vote "

@@ -1,6 +1,6 @@
 """Real node processes on 127.0.0.1 for the campaigns that attack over HTTP.
 
-A thin layer over `node.devcluster`: a federation in a temporary directory, started and always
+A thin layer over `node.dev.devcluster`: a federation in a temporary directory, started and always
 stopped; raw HTTP requests with full control over every header (http.client, not urllib, so a
 campaign can send what no well-behaved client would); signed peer requests; peak RSS.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.devcluster import LocalFederation, Person
+from node.dev.devcluster import LocalFederation, Person
 from node.federation.httpsig import sign_request
 
 __all__ = ["CONNECTORS", "RULES", "Reply", "federation", "request", "peer_request",

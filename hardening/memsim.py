@@ -1,6 +1,6 @@
 """The one place campaigns 9 and 10 import the in-memory simulation from.
 
-`tests/support/memnet.py` today; if it moves (e.g. to `node/devsim.py`, same API), only these
+`tests/support/memnet.py` today; if it moves (e.g. to `node/dev/devsim.py`, same API), only these
 lines change.
 """
 

@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from node.devcluster import LocalFederation, Person
-from node.events import b64url, sign_event
-from node.times import format_ms, parse_ms
+from node.dev.devcluster import LocalFederation, Person
+from node.protocol.events import b64url, sign_event
+from node.protocol.times import format_ms, parse_ms
 
 from .live import request
 from .report import Failure, Result

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from node.events import sign_event
-from node.times import format_ms
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .kit import NOW_MS, InProcessNode, Kit
 from .regressions import entries

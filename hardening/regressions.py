@@ -23,9 +23,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from node.errors import InvalidEvent
-from node.events import parse_event
 from node.federation.negentropy import Negentropy, NegentropyError, VectorStorage
+from node.protocol.errors import InvalidEvent
+from node.protocol.events import parse_event
 
 from .kit import NOW_MS, InProcessNode, Kit
 

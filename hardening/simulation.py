@@ -78,16 +78,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from node.charter import Charter
-from node.errors import ChapterNodeError
-from node.events import Event
 from node.federation.local_network import Delivery
 from node.federation.peer_client import PeerUnavailable
 from node.federation.sync import SyncSettings
-from node.events import event_from_stored
 from node.governance import Timeline, act_set, admitted_acts, registry_relevant, tally
+from node.protocol.charter import Charter
+from node.protocol.errors import ChapterNodeError
+from node.protocol.events import Event, event_from_stored
+from node.protocol.times import format_ms
 from node.store import Store
-from node.times import format_ms
 
 from .memsim import Simulation, pub, sim_charter
 from .report import Failure, Result

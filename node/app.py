@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .backup import node_lock
+from .chapter.chapter_node import ChapterNode, wall_clock_ms
+from .chapter.metrics import NodeMetrics
 from .config import Config
-from .datadir import DataDir
 from .federation.api import (
     BROADCAST,
     CLIENT_GROUPS,
@@ -38,9 +38,9 @@ from .federation.stream import Broadcast
 from .federation.sync import Federation, SyncSettings
 from .ingest import ClientGroups
 from .logs import REQUEST_ID, new_request_id, setup_logging
-from .mail import deliver_mail_due, smtp_settings
-from .metrics import NodeMetrics
-from .service import ChapterNode, wall_clock_ms
+from .notices.mail import deliver_mail_due, smtp_settings
+from .operations.backup import node_lock
+from .operations.datadir import DataDir
 from .web import setup_web
 
 __all__ = ["create_app", "serve", "FEDERATION", "sync_settings"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .protocol.errors import ConfigError
 
 __all__ = ["Config", "Webhook", "SETTINGS", "SECRET_SETTINGS", "load_config", "ENV_PREFIX",
            "WEBHOOK_EVENTS"]
@@ -47,7 +47,7 @@ class Config:
     peers: int | str = "all"  # "all" registered chapters, or k of them (a random k-out graph)
     webhooks: tuple[Webhook, ...] = field(default_factory=tuple)
     clock_skew_ms: int = 0  # testing only: real nodes with skewed clocks (hardening campaign 8)
-    smtp_url: str | None = None  # where the chapter's email goes out (node/mail.py)
+    smtp_url: str | None = None  # where the chapter's email goes out (node/notices/mail.py)
     smtp_from: str | None = None
     smtp_password: str | None = None  # a secret: from the environment or smtp_password_file
     smtp_password_file: str | None = None

@@ -16,7 +16,12 @@ from io import BytesIO
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_timedelta, get_date_format, get_datetime_format, get_time_format
+from babel.dates import (
+    format_timedelta,
+    get_date_format,
+    get_datetime_format,
+    get_time_format,
+)
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from .errors import StoreError
-from .events import ACT_TYPES, Event, event_from_stored
-from .times import wall_clock_ms
+from .protocol.errors import StoreError
+from .protocol.events import ACT_TYPES, Event, event_from_stored
+from .protocol.times import wall_clock_ms
 
 __all__ = ["Store", "MIGRATIONS", "PeerState", "open_store"]
 

@@ -7,8 +7,8 @@ import hashlib
 import nacl.signing
 import pytest
 
-from node.charter import Charter, charter_from_object
-from node.events import b64url
+from node.protocol.charter import Charter, charter_from_object
+from node.protocol.events import b64url
 
 
 def person_key(name: str) -> nacl.signing.SigningKey:
@@ -49,8 +49,8 @@ async def client(tmp_path, aiohttp_client):
     import json
 
     from node.app import create_app
-    from node.datadir import init_data_dir
-    from node.keys import write_key_file
+    from node.operations.datadir import init_data_dir
+    from node.protocol.keys import write_key_file
 
     charter_file = tmp_path / "charter.json"
     charter_file.write_text(json.dumps(small_charter(min_open_hours=1)))

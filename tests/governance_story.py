@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from node.charter import Charter, charter_from_object
-from node.events import Event, sign_event
 from node.governance import Decision, Recorded, Timeline, check, decide, tally_hash
 from node.governance.tally import tally as tally_of
-from node.merkle import acts_root
-from node.times import format_ms, parse_ms
+from node.protocol.charter import Charter, charter_from_object
+from node.protocol.events import Event, sign_event
+from node.protocol.merkle import acts_root
+from node.protocol.times import format_ms, parse_ms
 
 from .conftest import person_key, pub
 

@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node import governance as gov
-from node.errors import ChapterNodeError
-from node.events import Event, b64url, canonical
+from node.chapter.chapter_node import ChapterNode
 from node.ingest import admission as core
 from node.ingest import pipeline
 from node.ingest.checks import PendingEvent, check_lines
-from node.service import ChapterNode
+from node.protocol.errors import ChapterNodeError
+from node.protocol.events import Event, b64url, canonical
+from node.protocol.times import parse_ms
 from node.store import open_store
-from node.times import parse_ms
 
 from .conftest import person_key
 from .governance_story import CONNECTORS, Story, ms

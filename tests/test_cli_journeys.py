@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from node.cli.options import resolve_id
-from node.devcluster import free_port
-from node.errors import Misuse, NotFound
+from node.dev.devcluster import free_port
+from node.protocol.errors import Misuse, NotFound
 
 CN = [sys.executable, "-m", "node"]
 

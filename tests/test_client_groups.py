@@ -15,12 +15,11 @@ import threading
 import time
 
 import aiohttp
-import pytest
 
 from hardening.live import CONNECTORS, federation
-from node.events import sign_event
 from node.ingest import ClientGroups
-from node.times import format_ms
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 RULES = {"min_open_hours": 1}  # the default grace (300 s): events signed here stay in it
 
@@ -201,11 +200,11 @@ def test_no_acknowledged_client_event_is_lost_to_kill_9() -> None:
 # --- in-process: what a group sees ------------------------------------------------------
 
 def _node(tmp_path, cls=None):
-    from .conftest import person_key, small_charter
-
-    from node.charter import charter_from_object
-    from node.service import ChapterNode
+    from node.chapter.chapter_node import ChapterNode
+    from node.protocol.charter import charter_from_object
     from node.store import open_store
+
+    from .conftest import person_key, small_charter
 
     store = open_store(tmp_path / "node.db")
     store.set_meta("chapter", "paris")

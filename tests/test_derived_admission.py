@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from node import governance as gov
-from node.audit import parse_export, proposals_report
-from node.errors import NotAdmissible, NotFound
-from node.service import ChapterNode
+from node.chapter.chapter_node import ChapterNode
+from node.operations.audit import parse_export, proposals_report
+from node.protocol.errors import NotAdmissible, NotFound
 from node.store import open_store
 
 from .conftest import person_key
@@ -148,7 +148,7 @@ def test_a_node_learning_of_the_removal_keeps_the_act_and_stops_counting_it(
 
 def test_the_chapter_is_told_only_of_proposals_and_vetoes_that_count(tmp_path: Path) -> None:
     from node.config import Webhook
-    from node.webhooks import Notices
+    from node.notices.webhooks import Notices
 
     s, p = story()
     ghost = s.propose("pablo", "consent", title="Nobody's", at="2026-11-06 11:00",
@@ -167,9 +167,9 @@ def test_the_chapter_is_told_only_of_proposals_and_vetoes_that_count(tmp_path: P
 
 
 def test_a_seal_not_signed_by_its_chapter_is_kept_but_its_list_is_not(tmp_path: Path) -> None:
-    from node.events import sign_event
-    from node.merkle import acts_root
-    from node.times import format_ms
+    from node.protocol.events import sign_event
+    from node.protocol.merkle import acts_root
+    from node.protocol.times import format_ms
 
     s, p = story()
     node = node_of(s, tmp_path, s.events)

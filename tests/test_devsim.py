@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
-from node.devsim import Simulation
+from node.dev.devsim import Simulation
 from node.federation.sync import SyncSettings
 
 CHAPTERS = [f"c{i:02d}" for i in range(40)]

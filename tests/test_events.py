@@ -10,12 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.charter import charter_from_object
-from node.errors import InvalidEvent
-from node.events import (
-    MAX_EVENT_BYTES, b64url, canonical, event_from_object, loads_strict, parse_event, sign_event,
+from node.protocol.charter import charter_from_object
+from node.protocol.errors import InvalidEvent
+from node.protocol.events import (
+    MAX_EVENT_BYTES,
+    b64url,
+    canonical,
+    event_from_object,
+    loads_strict,
+    parse_event,
+    sign_event,
 )
-from node.merkle import merkle_root
+from node.protocol.merkle import merkle_root
 
 from .conftest import person_key
 

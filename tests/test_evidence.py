@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from node.audit import parse_export, tally_report
-from node.events import sign_event
 from node.federation.api import NODE
-from node.times import format_ms
+from node.operations.audit import parse_export, tally_report
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .conftest import person_key, pub
 

@@ -18,12 +18,18 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.errors import ChapterNodeError, InvalidEvent
-from node.events import (
-    UnverifiedEvent, canonical, event_from_object, load_event_json, loads_strict, parse_event,
-    precheck_event, sign_event,
-)
 from node.ingest import PendingEvent, SealedLine, SignatureVerifier, check_lines
+from node.protocol.errors import ChapterNodeError, InvalidEvent
+from node.protocol.events import (
+    UnverifiedEvent,
+    canonical,
+    event_from_object,
+    load_event_json,
+    loads_strict,
+    parse_event,
+    precheck_event,
+    sign_event,
+)
 
 from .conftest import person_key
 
@@ -292,10 +298,10 @@ def test_a_forked_process_does_not_share_its_parents_workers() -> None:
 
 
 def _parse_ms_reference(text: str) -> int:
-    """PROTOCOL §1 timestamps as `node.times` first read them, with `strptime`."""
+    """PROTOCOL §1 timestamps as `node.protocol.times` first read them, with `strptime`."""
     import datetime as dt
 
-    from node.times import TIMESTAMP_RE
+    from node.protocol.times import TIMESTAMP_RE
 
     if not TIMESTAMP_RE.match(text):
         raise ValueError(text)
@@ -315,7 +321,7 @@ _digits = st.sampled_from("0123456789") | st.sampled_from("٠١٢٣٤٥٦٧٨٩"
                  st.text(_digits, min_size=2, max_size=2), st.text(_digits, min_size=3, max_size=3),
                  st.sampled_from(["Z", "Z\n", "z", "+"])))
 def test_parse_ms_reads_every_spelling_as_strptime_does(parts: tuple[str, ...]) -> None:
-    from node.times import parse_ms
+    from node.protocol.times import parse_ms
 
     y, mo, d, h, mi, s, ms, end = parts
     text = f"{y}-{mo}-{d}T{h}:{mi}:{s}.{ms}{end}"

@@ -1,6 +1,6 @@
 """Real nodes on 127.0.0.1 talking real HTTP: propagation, crashes, partitions, seals, auth.
 
-Each test starts its own federation of `chapter-node run` processes (node/devcluster.py) with
+Each test starts its own federation of `chapter-node run` processes (node/dev/devcluster.py) with
 windows of seconds, and stops them all at the end, whatever happened.
 """
 
@@ -16,18 +16,19 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from node.datadir import DataDir
-from node.devcluster import LocalFederation, Person
-from node.events import b64url, canonical, sign_event
+from node.chapter.chapter_node import ChapterNode
+
+# The demo's five Connectors: two in Paris, two in Rome, one in Barcelona.
+from node.dev.demo import AMELIE, CONNECTORS, JONAS, LUCIA, MARCO, SOFIA  # noqa: E402
+from node.dev.devcluster import LocalFederation, Person
 from node.federation.httpsig import sign_request
-from node.service import ChapterNode
+from node.operations.datadir import DataDir
+from node.protocol.events import b64url, canonical, sign_event
+from node.protocol.times import format_ms
 from node.store import open_store
-from node.times import format_ms
 
 from .support.faultproxy import FaultProxy
 
-# The demo's five Connectors: two in Paris, two in Rome, one in Barcelona.
-from node.demo import AMELIE, CONNECTORS, JONAS, LUCIA, MARCO, SOFIA  # noqa: E402
 OPEN_S = 6
 RULES = {"min_open_hours": OPEN_S / 3600, "grace_seconds": 1, "seal_timeout_seconds": 6}
 CHAPTERS = ["paris", "rome", "barcelona"]
@@ -347,7 +348,7 @@ def test_connectors_act_through_the_cli_against_a_running_node(
     from click.testing import CliRunner
 
     from node.cli import _register, cli
-    from node.keys import write_key_file
+    from node.protocol.keys import write_key_file
 
     _register()
     fed = federation

@@ -7,8 +7,6 @@ from dataclasses import replace
 
 import pytest
 
-from node.errors import DeadlinePassed, NotAdmissible
-from node.events import Event, sign_event
 from node.governance import (
     DEADLINE,
     NOT_ADMISSIBLE,
@@ -18,6 +16,8 @@ from node.governance import (
     check_deadline,
     tally_hash,
 )
+from node.protocol.errors import DeadlinePassed, NotAdmissible
+from node.protocol.events import Event, sign_event
 
 from .conftest import person_key
 from .governance_story import Story, T, ms

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from node.audit import read_export, tally_report
 from node.cli.audit import proposals_command, tally_command
-from node.errors import InvalidEvent, NotFound
+from node.operations.audit import read_export, tally_report
+from node.protocol.errors import InvalidEvent, NotFound
 
 from .governance_story import Story
 

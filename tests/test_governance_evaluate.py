@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from node.errors import NotAdmissible
 from node.governance import Escalated, evaluate
+from node.protocol.errors import NotAdmissible
 
 from .governance_story import Story, ms
 from .test_governance_seals import SEALS_DUE, opened

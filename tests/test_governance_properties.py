@@ -14,8 +14,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.charter import Rules
-from node.events import Event, canonical
 from node.governance import (
     Chapter,
     Connector,
@@ -24,7 +22,9 @@ from node.governance import (
     tally_hash,
     vote_resolution,
 )
-from node.times import format_ms
+from node.protocol.charter import Rules
+from node.protocol.events import Event, canonical
+from node.protocol.times import format_ms
 
 CLOSE = 1_800_000_000_000
 OPEN = CLOSE - 4 * 86_400_000

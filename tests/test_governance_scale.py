@@ -8,8 +8,8 @@ from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 
-from node.charter import Rules
 from node.governance import Connector, Registry, tally, vote_resolution
+from node.protocol.charter import Rules
 
 from .test_governance_properties import CLOSE, OPEN, REGISTRY, VOTE, fake
 

@@ -10,7 +10,6 @@ from itertools import pairwise
 
 import pytest
 
-from node.events import Event
 from node.governance import (
     INITIAL,
     STATES,
@@ -22,6 +21,7 @@ from node.governance import (
     finality,
     review_seals,
 )
+from node.protocol.events import Event
 
 from .governance_story import Story, ms
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.errors import NotAdmissible
 from node.governance import Escalated, effect_of
+from node.protocol.errors import NotAdmissible
 
 from .governance_story import Story, ms
 

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from hardening.kit import Kit, charter_doc, signing_key
 from node.app import create_app
-from node.datadir import init_data_dir
 from node.federation.httpsig import sign_request
-from node.keys import write_key_file
+from node.operations.datadir import init_data_dir
+from node.protocol.keys import write_key_file
 
 KIT = Kit()
 PARIS_URL = charter_doc()["chapters"][0]["url"]  # the public URL peers sign for

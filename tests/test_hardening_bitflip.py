@@ -7,8 +7,8 @@ import random
 
 from hardening.bitflip import flip, run, valid_events
 from hardening.kit import Kit
-from node.errors import InvalidEvent
-from node.events import parse_event
+from node.protocol.errors import InvalidEvent
+from node.protocol.events import parse_event
 
 
 def test_every_event_of_the_corpus_is_valid_before_the_flip() -> None:

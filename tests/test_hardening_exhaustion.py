@@ -24,7 +24,7 @@ from hardening.exhaustion import (
 )
 from hardening.known import KNOWN_BUGS
 from hardening.live import federation, rss_mb, status_time
-from node.devcluster import LocalFederation
+from node.dev.devcluster import LocalFederation
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def test_the_targets_can_fail() -> None:
     """The parse target reports an event nobody signed: a check that cannot fail is no check."""
     from hardening.fuzz import _parse_target
     from hardening.kit import Kit, signing_key
-    from node.events import sign_event
+    from node.protocol.events import sign_event
 
     kit = Kit()
     forged = sign_event(federation=kit.federation, type="proposal", chapter="paris",

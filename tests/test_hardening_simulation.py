@@ -9,9 +9,15 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from hardening.memsim import Simulation, pub, sim_charter
 from hardening.simulation import (
-    GRACE_MS, MIN_OPEN_MS, RULES, SEAL_TIMEOUT_MS, World, machine, run_seed,
+    GRACE_MS,
+    MIN_OPEN_MS,
+    RULES,
+    SEAL_TIMEOUT_MS,
+    World,
+    machine,
+    run_seed,
 )
-from node.times import format_ms
+from node.protocol.times import format_ms
 
 FIRST = 20261125  # the first seeds `make hardening` runs
 

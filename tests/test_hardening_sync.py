@@ -13,12 +13,12 @@ import pytest
 
 from hardening.known import KNOWN_BUGS
 from hardening.live import CONNECTORS, federation, request
-from node.datadir import DataDir
-from node.events import sign_event
+from node.chapter.chapter_node import ChapterNode
 from node.federation.peer_client import PeerClient
 from node.federation.sync import Federation, SyncSettings
-from node.service import ChapterNode
-from node.times import format_ms
+from node.operations.datadir import DataDir
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 
 @pytest.mark.xfail(KNOWN_BUGS["peer-reply-truncated"].open, strict=True, reason=KNOWN_BUGS["peer-reply-truncated"].id)

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from node.events import sign_event
 from node.federation.api import NODE
-from node.times import format_ms
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .conftest import person_key, small_charter
 
@@ -52,7 +52,7 @@ def proposal_event(**body: object):
 
 
 def small_charter_id() -> str:
-    from node.charter import charter_from_object
+    from node.protocol.charter import charter_from_object
 
     return charter_from_object(small_charter(min_open_hours=1)).id
 

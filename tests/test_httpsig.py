@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -24,7 +27,6 @@ from http_message_signatures.algorithms import ED25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.errors import Unauthenticated
 from node.federation.httpsig import (
     COVERED_COMPONENTS,
     ERROR_CODES,
@@ -42,6 +44,7 @@ from node.federation.httpsig import (
     verify_message_signature,
     verify_request,
 )
+from node.protocol.errors import Unauthenticated
 
 VECTORS = Path(__file__).parent / "vectors" / "rfc9421"
 

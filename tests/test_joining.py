@@ -15,10 +15,10 @@ import time
 
 import nacl.signing
 
-from node.devcluster import LocalFederation, Person, free_port
-from node.events import b64url
-from node.keys import write_key_file
-from node.times import format_ms
+from node.dev.devcluster import LocalFederation, Person, free_port
+from node.protocol.events import b64url
+from node.protocol.keys import write_key_file
+from node.protocol.times import format_ms
 
 AMELIE = Person("Amélie", "paris")
 MARCO = Person("Marco", "rome")
@@ -79,7 +79,7 @@ def test_a_chapter_admitted_by_vote_inits_from_a_peer_and_joins(tmp_path) -> Non
              "--listen", f"127.0.0.1:{port}", "--pull-interval", "0.3"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
-        from node.devcluster import LocalNode
+        from node.dev.devcluster import LocalNode
 
         node = LocalNode("lisbon", port, port, tmp_path / "lisbon", lisbon_key)
         wait_until(lambda: node.get("/api/v1/status"), 20)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 
-from node.audit import parse_export, tally_report
-from node.charter import charter_from_object
-from node.events import MAX_RAW_BYTES, sign_event
+from node.chapter.chapter_node import ChapterNode
 from node.governance import tally_hash
-from node.merkle import acts_root
-from node.service import ChapterNode
+from node.operations.audit import parse_export, tally_report
+from node.protocol.charter import charter_from_object
+from node.protocol.events import MAX_RAW_BYTES, sign_event
+from node.protocol.merkle import acts_root
+from node.protocol.times import format_ms, parse_ms
 from node.store import open_store
-from node.times import format_ms, parse_ms
 
 from .conftest import person_key, small_charter
 

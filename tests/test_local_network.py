@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from node.federation.peer_client import PeerUnavailable
-from node.times import format_ms
+from node.protocol.times import format_ms
 
 from .support.memnet import Simulation
 

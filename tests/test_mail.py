@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from node.datadir import DataDir, init_data_dir
-from node.devcluster import LocalFederation, Person, free_port
-from node.events import sign_event
-from node.keys import write_key_file
-from node.mail import Smtp, deliver_mail_due, unsubscribe_token
-from node.service import ChapterNode
-from node.times import format_ms
-from node.webhooks import Notices
+from node.chapter.chapter_node import ChapterNode
+from node.dev.devcluster import LocalFederation, Person, free_port
+from node.notices.mail import Smtp, deliver_mail_due, unsubscribe_token
+from node.notices.webhooks import Notices
+from node.operations.datadir import DataDir, init_data_dir
+from node.protocol.events import sign_event
+from node.protocol.keys import write_key_file
+from node.protocol.times import format_ms
 
 from .conftest import person_key, pub, small_charter
 
@@ -241,7 +241,7 @@ async def test_the_admin_sees_what_was_sent_and_what_failed(paris, inbox, tmp_pa
 
 
 def test_doctor_checks_the_mail_server_answers_and_takes_the_sender(paris, inbox, tmp_path):
-    from node.doctor import diagnose
+    from node.operations.doctor import diagnose
 
     box, port = inbox
     data = tmp_path / "paris"
@@ -304,7 +304,7 @@ async def test_a_member_sets_their_own_address_by_signing_and_nobody_else_can(
 
     def statement(who: str, body: dict, *, chapter: str = "paris", at: int | None = None,
                   author: str | None = None) -> bytes:
-        from node.events import b64url, canonical
+        from node.protocol.events import b64url, canonical
 
         unsigned = {"v": 1, "federation": node.charter.id, "type": "mail_settings",
                     "chapter": chapter, "author": author or pub(who),

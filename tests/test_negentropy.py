@@ -20,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.errors import RemoteError
 from node.federation.negentropy import (
     MAX_TIMESTAMP,
     PROTOCOL_VERSION,
@@ -33,6 +32,7 @@ from node.federation.negentropy import (
     fingerprint_of,
 )
 from node.federation.negentropy_harness import Harness, HarnessError
+from node.protocol.errors import RemoteError
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = Path(__file__).resolve().parent / "vectors" / "negentropy"

@@ -215,9 +215,9 @@ def _store_says_equal(node: InProcessNode) -> bool:
 @pytest.mark.parametrize("pending_cap", [65_536, 3])
 def test_a_node_keeps_its_item_set_equal_to_its_store_as_events_arrive(
         kit: Kit, pending_cap: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    import node.service
+    import node.chapter.chapter_node
 
-    monkeypatch.setattr(node.service, "_MAX_PENDING_ITEMS", pending_cap)
+    monkeypatch.setattr(node.chapter.chapter_node, "_MAX_PENDING_ITEMS", pending_cap)
     story = kit.story
     with InProcessNode.temporary(kit) as n:
         third = len(story) // 3

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from node.cli import _register, cli
 from node.config import SETTINGS, load_config
-from node.devcluster import LocalFederation, Person
-from node.errors import ConfigError
+from node.dev.devcluster import LocalFederation, Person
+from node.protocol.errors import ConfigError
 
 _register()
 
@@ -263,7 +263,7 @@ def test_webhooks_tell_the_chapter_signed_and_retried(tmp_path: Path) -> None:
     import hashlib
     import hmac
 
-    from node.times import format_ms
+    from node.protocol.times import format_ms
 
     receiver = _Receiver()
     secret = "paris-webhook-secret-0123"

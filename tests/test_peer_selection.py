@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from node.config import load_config
-from node.errors import ConfigError
 from node.federation.sync import SyncSettings, select_peers
+from node.protocol.errors import ConfigError
 
 from .support.memnet import Simulation
 

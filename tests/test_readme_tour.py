@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from node.devcluster import free_port
+from node.dev.devcluster import free_port
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -1,6 +1,6 @@
 """The compiled schema validator (jsonschema-rs) and the reference (jsonschema) agree.
 
-`node.schema.validate()` takes the compiled validator's "valid" only for instances whose
+`node.protocol.schema.validate()` takes the compiled validator's "valid" only for instances whose
 strings hold no character on which the two regex dialects can differ (`_DIALECT_RISK`);
 everything else is decided by the reference. These tests check the three things that makes
 safe: both validators agree on every schema test case the suite has (replayed from
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import schema
-from node.schema import (
+from node.protocol import schema
+from node.protocol.schema import (
     _DIALECT_RISK,
     EVENT_TYPES,
     SchemaViolation,
@@ -91,7 +91,7 @@ def test_a_trailing_newline_fails_pattern_in_both_validators() -> None:
     The reference reads patterns the ECMA way, so both refuse "paris\n" as a slug."""
     risky = [(n, i) for n, i in _cases() if not plain_strings(i)]
     assert risky
-    from node.schema import _ecma_regex
+    from node.protocol.schema import _ecma_regex
     assert not _ecma_regex(r"^[a-z]+$").search("paris\n")
     for n, i in risky:
         if isinstance(i, dict) and any(isinstance(v, str) and v.endswith("\n") for v in i.values()):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from node.events import Event, b64url, canonical
-from node.service import ChapterNode
+from node.chapter.chapter_node import ChapterNode
+from node.protocol.events import Event, b64url, canonical
 from node.store import open_store
 
 from .conftest import person_key

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from node.events import sign_event
+from node.protocol.events import sign_event
 from node.store import open_store
 
 from .conftest import person_key
@@ -76,7 +76,11 @@ def test_look_ups_by_id_use_the_prefix_index(tmp_path: Path) -> None:
     indexes = {r[1] for r in store.db.execute("pragma index_list(events)")}
     assert "events_id_prefix" in indexes and "idx_events_id" not in indexes
     probe = store.db.execute
-    from node.store import _BY_ID, _INSERT_EVENT, _ids_in  # the clauses every look-up uses
+    from node.store import (  # the clauses every look-up uses
+        _BY_ID,
+        _INSERT_EVENT,
+        _ids_in,
+    )
     where, args = _ids_in(["ab" * 32, "cd" * 32])
     one, arg = _ids_in(["ab" * 32])
     for sql, params in ((f"select 1 from events where {_BY_ID}", ["ab" * 32]),
@@ -121,7 +125,7 @@ WRITER = r"""
 import sys, uuid
 import nacl.signing
 from node.store import open_store
-from node.events import sign_event
+from node.protocol.events import sign_event
 store = open_store(sys.argv[1])
 key = nacl.signing.SigningKey.generate()
 print("ready", flush=True)

@@ -8,11 +8,11 @@ import json
 import time
 from pathlib import Path
 
-from node.datadir import DataDir, init_data_dir
+from node.chapter.chapter_node import ChapterNode
 from node.federation.peer_client import PeerUnavailable
 from node.federation.sync import Federation, SyncSettings
-from node.keys import write_key_file
-from node.service import ChapterNode
+from node.operations.datadir import DataDir, init_data_dir
+from node.protocol.keys import write_key_file
 
 from .conftest import person_key, small_charter
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from node.events import parse_event
+from node.protocol.events import parse_event
 from node.store import MIGRATIONS, open_store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v0.1-m003.sql"

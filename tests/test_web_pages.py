@@ -14,10 +14,10 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from node.events import sign_event
 from node.federation.api import NODE
-from node.times import format_ms
 from node.i18n import LANGUAGES, choose, translations
+from node.protocol.events import sign_event
+from node.protocol.times import format_ms
 
 from .conftest import person_key, pub
 

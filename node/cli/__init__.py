@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from ..errors import ChapterNodeError, LocalError
+from ..protocol.errors import ChapterNodeError, LocalError
 
 __all__ = ["cli", "main"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
-from ..charter import load_charter
-from ..errors import InvalidEvent, Misuse
-from ..events import Event, sign_event
-from ..times import format_ms, is_timestamp, wall_clock_ms
+from ..protocol.charter import load_charter
+from ..protocol.errors import InvalidEvent, Misuse
+from ..protocol.events import Event, sign_event
+from ..protocol.times import format_ms, is_timestamp, wall_clock_ms
 from .options import emit_json, load_key, resolve_id
 
 __all__ = ["COMMANDS", "ACTS", "ActSpec", "parse_duration_ms"]
@@ -288,8 +288,8 @@ def verify(file: Any, charter: str | None) -> None:
     Example:
       chapter-node sign vote ... > vote.json && chapter-node verify vote.json
     """
-    from ..errors import InvalidEvent
-    from ..events import parse_event
+    from ..protocol.errors import InvalidEvent
+    from ..protocol.events import parse_event
 
     federation = load_charter(charter).id if charter else None
     data = file.read()

@@ -12,13 +12,20 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..charter import load_charter
 from ..config import SECRET_SETTINGS
-from ..datadir import DataDir, init_data_dir
-from ..errors import Misuse, NotFound
-from ..times import wall_clock_ms
-from .options import (emit_json, json_option, node_or_data_dir, passphrase_option,
-                      passphrase_source, resolve_id, table)
+from ..operations.datadir import DataDir, init_data_dir
+from ..protocol.charter import load_charter
+from ..protocol.errors import Misuse, NotFound
+from ..protocol.times import wall_clock_ms
+from .options import (
+    emit_json,
+    json_option,
+    node_or_data_dir,
+    passphrase_option,
+    passphrase_source,
+    resolve_id,
+    table,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -30,7 +37,7 @@ data_dir_option = click.option(
 
 
 def _open_node(data_dir: str, passphrase_env: str | None = None):
-    from ..service import ChapterNode
+    from ..chapter.chapter_node import ChapterNode
 
     d = DataDir(Path(data_dir))
     store = d.store()
@@ -70,8 +77,8 @@ def init(data_dir: str, charter: str, chapter: str, node_key: str, peer: str | N
         d = init_data_dir(data_dir, charter, chapter, node_key, passphrase_source(passphrase_env))
         click.echo(f"initialised {chapter} in {d.path}")
         return
-    from ..joining import admitted_by, history_lines, read_history
-    from ..keys import public_key, read_key_file
+    from ..operations.joining import admitted_by, history_lines, read_history
+    from ..protocol.keys import public_key, read_key_file
 
     export, path, temporary = read_history(peer, history)
     try:
@@ -337,7 +344,7 @@ def notices(data_dir: str, as_json: bool, limit: int) -> None:
     if as_json:
         emit_json(rows)
         return
-    from ..times import format_ms as fmt
+    from ..protocol.times import format_ms as fmt
 
     table(f"{len(rows)} notice(s)", ["when", "notice", "proposal", "mail sent/waiting/failed",
                                      "webhooks sent/waiting/failed"],
@@ -363,7 +370,7 @@ def move(data_dir: str, url: str, passphrase_env: str | None) -> None:
     Example:
       chapter-node move --data-dir /var/lib/chapter-node --url https://paris.ouishare.net
     """
-    from ..charter_draft import check_url
+    from ..operations.charter_draft import check_url
 
     check_url(url)
     node = _open_node(data_dir, passphrase_env)
@@ -474,7 +481,7 @@ def doctor(data_dir: str, as_json: bool) -> None:
     Example:
       chapter-node doctor --data-dir /var/lib/chapter-node
     """
-    from ..doctor import diagnose
+    from ..operations.doctor import diagnose
 
     findings = diagnose(data_dir)
     if as_json:
@@ -502,7 +509,7 @@ def backup_command(data_dir: str, out: str) -> None:
     Example:
       chapter-node backup --data-dir /var/lib/chapter-node --out /backups/paris-$(date +%F).db
     """
-    from ..backup import backup
+    from ..operations.backup import backup
 
     click.echo(f"backed up {backup(data_dir, out)} events to {out}")
 
@@ -518,7 +525,7 @@ def restore_command(data_dir: str, source: str) -> None:
     Example:
       chapter-node restore --data-dir /var/lib/chapter-node --from /backups/paris-2026-11-20.db
     """
-    from ..backup import restore
+    from ..operations.backup import restore
 
     count = restore(data_dir, source)
     click.echo(f"restored {count} events; start the node and it will catch up from its peers")
@@ -535,8 +542,8 @@ def show(event_id: str, node: str | None, data_dir: str | None, as_json: bool) -
     Example:
       chapter-node show 5e0c1a2b --node http://127.0.0.1:8400
     """
-    from .. import activity
     from ..federation.api import node_info
+    from ..notices import activity
 
     if node:
         from ..federation.client import NodeClient
@@ -608,7 +615,7 @@ def _state_line(report: dict[str, Any]) -> str:
 
 
 def print_report(report: dict[str, Any], act: dict[str, Any], people: dict[str, Any]) -> None:
-    from .. import activity
+    from ..notices import activity
 
     p = report["proposal"]
     body = p["body"]

@@ -1,6 +1,6 @@
 """`chapter-node tally` and `chapter-node proposals`: audit an exported log (PROTOCOL §7).
 
-Thin commands over node.audit: read the file, call one library function, print. Errors are
+Thin commands over node.operations.audit: read the file, call one library function, print. Errors are
 `ChapterNodeError`s; the main CLI group turns them into one line and a non-zero exit.
 """
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from ..audit import proposals_report, read_export, tally_report
-from ..errors import Misuse
-from ..times import is_timestamp, parse_ms, wall_clock_ms
+from ..operations.audit import proposals_report, read_export, tally_report
+from ..protocol.errors import Misuse
+from ..protocol.times import is_timestamp, parse_ms, wall_clock_ms
 from .options import emit_json, json_option, resolve_id, table
 
 __all__ = ["tally_command", "proposals_command", "COMMANDS"]

@@ -1,6 +1,6 @@
 """`chapter-node charter ...`: found a federation with commands, not hand-written JSON.
 
-Each command reads the file, calls one function of node.charter_draft and writes the file
+Each command reads the file, calls one function of node.operations.charter_draft and writes the file
 back (or prints): new, add-chapter, add-connector, show, check.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from .. import charter_draft as draft
-from ..errors import ConfigError
-from ..times import format_ms, is_timestamp, wall_clock_ms
+from ..operations import charter_draft as draft
+from ..protocol.errors import ConfigError
+from ..protocol.times import format_ms, is_timestamp, wall_clock_ms
 from .options import emit_json, json_option, table
 
 __all__ = ["charter", "COMMANDS"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..keys import generate_key, public_key, write_key_file
+from ..protocol.keys import generate_key, public_key, write_key_file
 from .options import passphrase_option, passphrase_source
 
 __all__ = ["COMMANDS"]

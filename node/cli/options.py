@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import click
 import nacl.signing
 
-from ..errors import ConfigError, Misuse, NotFound
-from ..keys import read_key_file
+from ..protocol.errors import ConfigError, Misuse, NotFound
+from ..protocol.keys import read_key_file
 
 __all__ = ["node_or_data_dir", "passphrase_option", "passphrase_source", "load_key",
            "json_option", "emit_json", "table", "resolve_id"]

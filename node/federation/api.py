@@ -16,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import activity
-from ..errors import BadRequest, NotFound
-from ..events import MAX_RAW_BYTES, decode_key
+from ..chapter.chapter_node import ChapterNode
+from ..chapter.metrics import CONTENT_TYPE, NodeMetrics
 from ..governance import STATES
 from ..ingest import ClientGroups
-from ..metrics import CONTENT_TYPE, NodeMetrics
-from ..service import ChapterNode
-from ..times import format_ms
+from ..notices import activity
+from ..protocol.errors import BadRequest, NotFound
+from ..protocol.events import MAX_RAW_BYTES, decode_key
+from ..protocol.times import format_ms
 from . import endpoints
 from .http_errors import read_body
 from .httpsig import NonceCache, target_uri, verify_request
@@ -171,7 +171,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def mail_settings(request: web.Request) -> web.Response:
     """A member sets their email address and preferences, signed with their key (local data:
     it is stored here and goes nowhere else; the answer does not repeat the address)."""
-    from ..mail_settings import apply_mail_settings
+    from ..notices.mail_settings import apply_mail_settings
 
     body = await read_body(request, 16 * 1024)
     node = request.app[NODE]
@@ -225,7 +225,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition (node/metrics.py)."""
+    """Prometheus text exposition (node/chapter/metrics.py)."""
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

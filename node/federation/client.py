@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from ..errors import RemoteError
+from ..protocol.errors import RemoteError
 
 __all__ = ["NodeClient"]
 

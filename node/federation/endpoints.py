@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 
-from ..errors import BadRequest, NotFound
-from ..events import is_event_id
+from ..chapter.chapter_node import ChapterNode
+from ..chapter.metrics import NodeMetrics
 from ..ingest import drive
-from ..metrics import NodeMetrics
-from ..service import ChapterNode
+from ..protocol.errors import BadRequest, NotFound
+from ..protocol.events import is_event_id
 
 __all__ = ["Answer", "BODY_LIMITS", "MAX_BATCH_BYTES", "MAX_BATCH_LINES", "MAX_FETCH_IDS",
            "int_param", "events", "changes", "negentropy", "fetch", "sealed", "dispatch",

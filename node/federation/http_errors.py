@@ -1,6 +1,6 @@
 """The one mapping from domain errors to HTTP: status table, JSON body, and bounded bodies.
 
-Domain errors carry no HTTP status (see node.errors); this table gives each class its status,
+Domain errors carry no HTTP status (see node.protocol.errors); this table gives each class its status,
 most specific class first. Every error body is `{"error": {"code", "message"}}`.
 """
 
@@ -11,9 +11,19 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..errors import (
-    BadRequest, ChapterNodeError, Conflict, DeadlinePassed, InvalidEvent, LocalError,
-    NotAdmissible, NotFound, PayloadTooLarge, RemoteError, Unauthenticated, Unavailable,
+from ..protocol.errors import (
+    BadRequest,
+    ChapterNodeError,
+    Conflict,
+    DeadlinePassed,
+    InvalidEvent,
+    LocalError,
+    NotAdmissible,
+    NotFound,
+    PayloadTooLarge,
+    RemoteError,
+    Unauthenticated,
+    Unavailable,
 )
 
 __all__ = ["STATUS", "status_of", "error_middleware", "error_response", "read_body"]

@@ -57,7 +57,7 @@ from http_message_signatures import (
 )
 from http_message_signatures.algorithms import ED25519
 
-from node.errors import Unauthenticated
+from node.protocol.errors import Unauthenticated
 
 __all__ = [
     "ALGORITHM",

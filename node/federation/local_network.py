@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from ..errors import ChapterNodeError, PayloadTooLarge, Unauthenticated
-from ..service import ChapterNode
+from ..chapter.chapter_node import ChapterNode
+from ..protocol.errors import ChapterNodeError, PayloadTooLarge, Unauthenticated
 from . import endpoints
 from .http_errors import status_of
 from .peer_client import PeerReply, PeerUnavailable

@@ -48,7 +48,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
-from node.errors import RemoteError
+from node.protocol.errors import RemoteError
 
 __all__ = [
     "PROTOCOL_VERSION",

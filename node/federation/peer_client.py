@@ -15,8 +15,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from ..errors import RemoteError
 from ..logs import REQUEST_ID
+from ..protocol.errors import RemoteError
 from .httpsig import sign_request
 
 __all__ = ["PeerClient", "PeerUnavailable", "PeerReply"]

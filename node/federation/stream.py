@@ -15,9 +15,9 @@ import json
 
 from aiohttp import web
 
-from ..errors import BadRequest, Unavailable
-from ..events import is_event_id
-from ..service import ChapterNode
+from ..chapter.chapter_node import ChapterNode
+from ..protocol.errors import BadRequest, Unavailable
+from ..protocol.events import is_event_id
 from .endpoints import int_param
 
 __all__ = ["Broadcast", "TooManyStreams", "serve_stream", "MAX_STREAMS"]

@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..chapter.chapter_node import ChapterNode
+from ..chapter.metrics import NodeMetrics
 from ..config import Webhook
-from ..errors import ChapterNodeError
 from ..logs import REQUEST_ID, new_request_id
-from ..metrics import NodeMetrics
-from ..service import ChapterNode
-from ..webhooks import Notices, deliver_due
+from ..notices.webhooks import Notices, deliver_due
+from ..protocol.errors import ChapterNodeError
 from .peer_client import PeerClient, PeerUnavailable
 
 __all__ = ["SyncSettings", "Federation", "PeerRound", "select_peers"]

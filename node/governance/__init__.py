@@ -20,7 +20,7 @@ results whatever order they arrived in: every derivation sorts by (created_at, i
 
 from __future__ import annotations
 
-from ..events import ACT_TYPES, NODE_TYPES
+from ..protocol.events import ACT_TYPES, NODE_TYPES
 from .act_set import act_set, dedupe, is_act_of
 from .admissibility import (
     APPLIES_TO,
@@ -103,7 +103,7 @@ __all__ = [
     "Transition", "can_move",
     # one proposal, decided
     "decide", "Decision", "evaluate", "ProposalResult",
-    # event type groups (re-exported from node.events)
+    # event type groups (re-exported from node.protocol.events)
     "ACT_TYPES", "NODE_TYPES",
     # reading proposals
     "kind_of", "closes_ms", "effect_of", "has_effect", "quorum_of", "threshold_of",

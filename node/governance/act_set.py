@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..events import ACT_TYPES, Event
+from ..protocol.events import ACT_TYPES, Event
 from .proposals import closes_ms, kind_of
 
 __all__ = ["act_set", "iter_acts", "is_act_of", "dedupe"]

@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..charter import Rules
-from ..errors import NotAdmissible
-from ..events import ACT_TYPES, NODE_TYPES, Event
-from ..times import parse_ms
+from ..protocol.charter import Rules
+from ..protocol.errors import NotAdmissible
+from ..protocol.events import ACT_TYPES, NODE_TYPES, Event
+from ..protocol.times import parse_ms
 from .proposals import closes_ms, effect_of, kind_of
 from .refusals import refuse
 from .registry import Registry, RegistrySource

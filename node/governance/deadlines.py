@@ -20,8 +20,8 @@ Both:
 
 from __future__ import annotations
 
-from ..charter import Rules
-from ..events import ACT_TYPES, Event
+from ..protocol.charter import Rules
+from ..protocol.events import ACT_TYPES, Event
 from .proposals import closes_ms, kind_of
 from .refusals import refuse, too_late
 

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..charter import Rules
-from ..events import Event
+from ..protocol.charter import Rules
+from ..protocol.events import Event
 from .act_set import iter_acts
+from .admissibility import admitted_acts
 from .lifecycle import ProposalState, Recorded, proposal_state
 from .proposals import closes_ms, kind_of
 from .registry import RegistrySource
-from .admissibility import admitted_acts
 from .seals import Finality, SealReview, final_acts, finality, review_seals
 from .tally import Tally, tally, vote_resolution
 from .timeline import Timeline

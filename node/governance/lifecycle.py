@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..events import Event
+from ..protocol.events import Event
 from .proposals import closes_ms, kind_of
 from .seals import Finality
 from .tally import Tally

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from ..charter import Rules, exact
-from ..events import Event
-from ..times import parse_ms
+from ..protocol.charter import Rules, exact
+from ..protocol.events import Event
+from ..protocol.times import parse_ms
 
 __all__ = [
     "KINDS",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from ..errors import DeadlinePassed, NotAdmissible
+from ..protocol.errors import DeadlinePassed, NotAdmissible
 
 __all__ = ["NOT_ADMISSIBLE", "DEADLINE", "REFUSAL_CODES", "refuse", "too_late"]
 

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from ..charter import Chapter, Connector  # one definition of each, shared with the charter
-from ..events import Event
+from ..protocol.charter import (  # one definition of each, shared with the charter
+    Chapter,
+    Connector,
+)
+from ..protocol.events import Event
 
 __all__ = ["Chapter", "Connector", "Registry", "RegistrySource", "MemberIndex",
            "node_key_index"]

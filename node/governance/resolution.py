@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import Event
+from ..protocol.events import Event
 from .registry import Registry
 
 __all__ = ["REASONS", "CHOICES", "WeightTrace", "Resolution", "resolve"]

@@ -2,7 +2,7 @@
 
 Pure decision rules: no I/O, no clock (`now_ms` is passed in). A seal is a chapter node's
 signed view of the act set it held at close; the sealed id list travels beside it and must
-match its `acts_root` and `acts_count` (node.merkle). Given the same seals and lists, every
+match its `acts_root` and `acts_count` (node.protocol.merkle). Given the same seals and lists, every
 node derives the same final act set, hence the same final `tally_hash`.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from ..charter import Rules
-from ..events import Event
-from ..merkle import acts_root
+from ..protocol.charter import Rules
+from ..protocol.events import Event
+from ..protocol.merkle import acts_root
 from .act_set import dedupe, iter_acts
 from .proposals import closes_ms, kind_of
 from .registry import Registry

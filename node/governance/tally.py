@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 
-from ..charter import Rules
-from ..events import Event
+from ..protocol.charter import Rules
+from ..protocol.events import Event
 from .act_set import iter_acts
 from .admissibility import admitted_acts
 from .proposals import kind_of, quorum_of, threshold_of

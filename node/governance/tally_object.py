@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import canonical
+from ..protocol.events import canonical
 
 __all__ = ["Tally", "OUTCOMES", "TALLY_FIELDS", "tally_hash"]
 

@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..charter import Charter, Rules
-from ..events import ACT_TYPES, Event
-from ..errors import NotAdmissible
+from ..protocol.charter import Charter, Rules
+from ..protocol.errors import NotAdmissible
+from ..protocol.events import ACT_TYPES, Event
 from .act_set import dedupe
 from .admissibility import Escalated, check_effect, refusal
 from .proposals import closes_ms, effect_of, has_effect

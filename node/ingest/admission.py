@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import governance as gov
-from ..charter import Rules
-from ..errors import ChapterNodeError, NotAdmissible
-from ..events import Event
+from ..protocol.charter import Rules
+from ..protocol.errors import ChapterNodeError, NotAdmissible
+from ..protocol.events import Event
 
 __all__ = ["Admission", "Context", "Judgement", "Outcome", "Pending", "Resolved", "Snapshot",
            "admissible"]

@@ -17,9 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ChapterNodeError, InvalidEvent
-from ..events import (
-    Event, UnverifiedEvent, event_id, line_too_large, load_event_json, precheck_object,
+from ..protocol.errors import ChapterNodeError, InvalidEvent
+from ..protocol.events import (
+    Event,
+    UnverifiedEvent,
+    event_id,
+    line_too_large,
+    load_event_json,
+    precheck_object,
 )
 from .verifier import CHUNK, FIRST_CHUNK, MIN_PARALLEL, SignatureVerifier, Ticket
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from ..times import wall_clock_ms
+from ..protocol.times import wall_clock_ms
 
 __all__ = ["ClientGroups", "drive", "drive_now"]
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
 from .. import governance as gov
-from ..errors import ChapterNodeError, InvalidEvent
-from ..events import Event, precheck_event
+from ..protocol.errors import ChapterNodeError, InvalidEvent
+from ..protocol.events import Event, precheck_event
 from .admission import Admission, Context, Outcome, Pending, Resolved, Snapshot
 from .checks import PendingEvent, SealedLine, check_lines
 from .verifier import SignatureVerifier

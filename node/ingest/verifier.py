@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..events import UnverifiedEvent
+from ..protocol.events import UnverifiedEvent
 from .worker import CLAIM_SLOTS, FREE, NOT_CHECKED, STOLEN, encode_request
 
 __all__ = ["SignatureVerifier", "Ticket", "shared_verifier", "CHUNK", "FIRST_CHUNK",

@@ -17,12 +17,12 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from .. import activity
-from ..errors import BadRequest, ChapterNodeError, NotFound
+from .. import i18n
 from ..federation.api import NODE, node_info
 from ..federation.http_errors import status_of
-from ..times import format_ms, parse_ms
-from .. import i18n
+from ..notices import activity
+from ..protocol.errors import BadRequest, ChapterNodeError, NotFound
+from ..protocol.times import format_ms, parse_ms
 from .assets import MODULES, assets
 from .views import group_proposals, proposal_page, rich_text
 
@@ -258,8 +258,8 @@ async def mail_page(request: web.Request) -> web.Response:
 
 
 def _unsubscriber(request: web.Request) -> tuple[str, str]:
-    from ..errors import Unauthenticated
-    from ..mail import check_token
+    from ..notices.mail import check_token
+    from ..protocol.errors import Unauthenticated
 
     key, token = request.query.get("key", ""), request.query.get("token", "")
     store = request.app[NODE].store

@@ -14,8 +14,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..activity import positions
-from ..times import parse_ms
+from ..notices.activity import positions
+from ..protocol.times import parse_ms
 
 __all__ = ["CLOSING_SOON_MS", "Group", "group_proposals", "rich_text", "thread", "Comment",
            "result_words", "proposal_page"]

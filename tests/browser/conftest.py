@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from node.devcluster import LocalFederation, Person
-from node.keys import write_key_file
-from node.times import format_ms
+from node.dev.devcluster import LocalFederation, Person
+from node.protocol.keys import write_key_file
+from node.protocol.times import format_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS", ROOT / "screenshots"))

@@ -8,9 +8,19 @@ import subprocess
 import sys
 import urllib.request
 
-
-from .conftest import (AMELIE, JEANNE, JONAS, MARCO, OPEN_S, PASSPHRASE, everywhere, import_key,
-                       new_page, open_proposal, wait_until)
+from .conftest import (
+    AMELIE,
+    JEANNE,
+    JONAS,
+    MARCO,
+    OPEN_S,
+    PASSPHRASE,
+    everywhere,
+    import_key,
+    new_page,
+    open_proposal,
+    wait_until,
+)
 
 
 class Requests:
@@ -55,7 +65,7 @@ def test_a_connector_vetoes_from_rome_and_paris_sees_it_live(browser, federation
     marco.get_by_role("link", name="See the receipt").wait_for()
     paris.get_by_role("heading", name="Withdrawn vetoes").wait_for(timeout=15_000)
     seed = bytes(MARCO.key).hex()
-    from node.events import b64url
+    from node.protocol.events import b64url
     sent.assert_none_contains(b64url(bytes(MARCO.key)), seed, PASSPHRASE)
     # after the close, all three nodes report one final tally_hash
     reports = wait_until(lambda: (r := [n.get(f"/api/v1/proposals/{pid}") for n in fed.nodes.values()])
@@ -216,7 +226,7 @@ def test_a_member_sets_their_email_by_signing_in_the_browser(browser, federation
     finally:
         store.close()
     assert (who["address"], who["mode"], who["lang"]) == ("jeanne@example.org", "digest", "it")
-    from node.events import b64url
+    from node.protocol.events import b64url
     sent.assert_none_contains(b64url(bytes(JEANNE.key)), PASSPHRASE)
     assert page.problems == []
     page.context.close()

@@ -13,8 +13,7 @@ import json
 import urllib.request
 from pathlib import Path
 
-
-from node.audit import parse_export, proposals_report
+from node.operations.audit import parse_export, proposals_report
 
 from .conftest import MARCO, SCREENSHOTS, new_page, wait_until
 

@@ -20,12 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.audit import not_admitted, parse_export, timeline_of
-from node.errors import ChapterNodeError
-from node.events import sign_event
 from node.governance import evaluate, tally_hash
-from node.merkle import acts_root
-from node.times import format_ms, parse_ms
+from node.operations.audit import not_admitted, parse_export, timeline_of
+from node.protocol.errors import ChapterNodeError
+from node.protocol.events import sign_event
+from node.protocol.merkle import acts_root
+from node.protocol.times import format_ms, parse_ms
 
 from ..conftest import person_key, pub
 from .conftest import new_page
@@ -86,7 +86,7 @@ class World:
 
     @property
     def federation(self) -> str:
-        from node.charter import charter_from_object
+        from node.protocol.charter import charter_from_object
 
         return charter_from_object(self.charter).id
 

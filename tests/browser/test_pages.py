@@ -9,11 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from node.times import format_ms
 from node.i18n import LANGUAGES
+from node.protocol.times import format_ms
 
-from .conftest import (AMELIE, JEANNE, JONAS, LUCIA, MARCO, SCREENSHOTS, everywhere, import_key,
-                       new_page, wait_until)
+from .conftest import (
+    AMELIE,
+    JEANNE,
+    JONAS,
+    LUCIA,
+    MARCO,
+    SCREENSHOTS,
+    everywhere,
+    import_key,
+    new_page,
+    wait_until,
+)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core@4.14.1" / "axe.min.js"
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}

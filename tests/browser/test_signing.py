@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.events import MAX_EVENT_BYTES, canonical, parse_event, sign_event
-from node.keys import read_key_file
+from node.protocol.events import MAX_EVENT_BYTES, canonical, parse_event, sign_event
+from node.protocol.keys import read_key_file
 
 from .conftest import PASSPHRASE, new_page
 

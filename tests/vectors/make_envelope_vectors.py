@@ -11,7 +11,6 @@ import hashlib
 import json
 
 import nacl.signing
-
 from node.charter import charter_from_object
 from node.events import b64url, canonical, sign_event
 

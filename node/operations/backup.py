@@ -12,14 +12,14 @@ import fcntl
 import os
 import secrets
 import sqlite3
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from ..protocol.errors import ConfigError, StoreError
+from ..protocol.times import wall_clock_ms
+from ..store import open_store
 from .datadir import DataDir
-from .errors import ConfigError, StoreError
-from .store import open_store
-from .times import wall_clock_ms
 
 __all__ = ["backup", "restore", "node_lock", "SEAL_HOLD_MS"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from functools import lru_cache
 from datetime import date, datetime, timezone
+from functools import lru_cache
 
 __all__ = ["TIMESTAMP_RE", "parse_ms", "format_ms", "is_timestamp", "wall_clock_ms"]
 
@@ -22,7 +22,7 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 def wall_clock_ms() -> int:
     """The wall clock in integer milliseconds: the one place anything reads it (a node's
-    clock is injectable on top of it, node.service.Clock)."""
+    clock is injectable on top of it, node.chapter.chapter_node.Clock)."""
     return int(time.time() * 1000)
 
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import nacl.signing
 
-from .charter import Charter, charter_from_object
-from .datadir import init_data_dir
-from .events import Event, b64url, sign_event
-from .keys import write_key_file
-from .times import format_ms, wall_clock_ms
+from ..operations.datadir import init_data_dir
+from ..protocol.charter import Charter, charter_from_object
+from ..protocol.events import Event, b64url, sign_event
+from ..protocol.keys import write_key_file
+from ..protocol.times import format_ms, wall_clock_ms
 
 __all__ = ["Person", "LocalNode", "LocalFederation", "free_port"]
 

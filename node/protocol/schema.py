@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 try:  # optional: the hot path works without it, only slower
@@ -65,8 +64,8 @@ class SchemaViolation(ValueError):
 
 def schema_dir() -> Path:
     """`schemas/` beside the package (editable install) or inside it (wheel)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas", here.parent / "schemas"):
+    package = Path(__file__).resolve().parent.parent  # node/
+    for candidate in (package / "schemas", package.parent / "schemas"):
         if (candidate / "envelope.json").is_file():
             return candidate
     raise FileNotFoundError("the schemas/ directory is missing from this installation")

@@ -16,10 +16,10 @@ from typing import Any
 
 import nacl.signing
 
-from .charter import Charter, load_charter
-from .errors import ConfigError
-from .keys import check_key_permissions, read_key_file
-from .store import Store, open_store
+from ..protocol.charter import Charter, load_charter
+from ..protocol.errors import ConfigError
+from ..protocol.keys import check_key_permissions, read_key_file
+from ..store import Store, open_store
 
 __all__ = ["DataDir", "init_data_dir"]
 
@@ -72,12 +72,12 @@ def init_data_dir(path: str | Path, charter_file: str | Path, chapter: str,
                   node_key_file: str | Path, passphrase=lambda: None,
                   history: Any = None, now_ms: int | None = None) -> DataDir:
     """Create a node: check the charter names this chapter with this node key (or that
-    `history`, a verified export, admitted it since: node.joining), then lay out DIR and store
+    `history`, a verified export, admitted it since: node.operations.joining), then lay out DIR and store
     that history."""
     charter = load_charter(charter_file)
     check_key_permissions(node_key_file)
     key = read_key_file(node_key_file, passphrase)
-    from .keys import public_key
+    from ..protocol.keys import public_key
 
     if history is not None:
         from .joining import admitted_by

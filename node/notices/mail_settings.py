@@ -15,10 +15,10 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
-from .errors import BadRequest, DeadlinePassed, InvalidEvent, NotAdmissible
-from .events import b64url_decode, canonical, decode_key, loads_strict
-from .service import ChapterNode
-from .times import is_timestamp, parse_ms
+from ..chapter.chapter_node import ChapterNode
+from ..protocol.errors import BadRequest, DeadlinePassed, InvalidEvent, NotAdmissible
+from ..protocol.events import b64url_decode, canonical, decode_key, loads_strict
+from ..protocol.times import is_timestamp, parse_ms
 
 __all__ = ["apply_mail_settings"]
 

@@ -17,10 +17,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..protocol.charter import Charter
+from ..protocol.errors import ConfigError, RemoteError
+from ..protocol.events import Event
 from .audit import Export, read_export, timeline_of
-from .charter import Charter
-from .errors import ConfigError, RemoteError
-from .events import Event
 
 __all__ = ["fetch_history", "admitted_by", "history_lines", "BATCH"]
 

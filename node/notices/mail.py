@@ -2,7 +2,7 @@
 chapter's node to its members and Connectors who gave an address.
 
 Addresses and preferences are chapter-local (`local_members.contact`, `local_mail`): they never
-leave this node (subsidiarity). A notice is made once (node.webhooks.Notices) with one delivery
+leave this node (subsidiarity). A notice is made once (node.notices.webhooks.Notices) with one delivery
 row per recipient (`target` = `mail:<person key>`); the address is looked up when the mail is
 sent, so a changed address or an unsubscribe applies to what is still queued.
 
@@ -35,10 +35,10 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
-from .config import Config
-from .errors import ConfigError
-from .store import Store
-from .i18n import LANGUAGES, translations
+from ..config import Config
+from ..i18n import LANGUAGES, translations
+from ..protocol.errors import ConfigError
+from ..store import Store
 
 __all__ = ["Smtp", "smtp_settings", "open_session", "MAIL_KINDS", "compose", "compose_digest",
            "unsubscribe_token", "check_token", "deliver_mail_due", "mail_target"]

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from .times import wall_clock_ms
+
+from ..protocol.times import wall_clock_ms
 
 if TYPE_CHECKING:
-    from .service import ChapterNode
+    from .chapter_node import ChapterNode
 
 __all__ = ["NodeMetrics", "CONTENT_TYPE"]
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import aiohttp
 
-from .config import Webhook
-from .events import Event, event_from_stored
-from .store import Store
-from .times import format_ms, parse_ms
+from ..config import Webhook
+from ..protocol.events import Event, event_from_stored
+from ..protocol.times import format_ms, parse_ms
+from ..store import Store
 
 __all__ = ["Notices", "deliver_due", "signature", "CLOSING_SOON_MS"]
 
@@ -46,7 +46,7 @@ class Notices:
         self.store = store
         self.chapter = chapter
         self.targets = tuple(targets)
-        self.mail = mail  # also one mail delivery per member who gave an address (node.mail)
+        self.mail = mail  # also one mail delivery per member who gave an address (node.notices.mail)
         # whether a held event counts (a peer keeps some that do not: ChapterNode.counts);
         # the chapter is told only of those
         self.counts = counts
@@ -118,7 +118,7 @@ class Notices:
         each member who wants email, at once or in the day's digest."""
         targets = [t.url for t in self.targets if kind in t.events]
         if self.mail:
-            # each: a mail per notice; digest: one mail a day (node.mail); but a
+            # each: a mail per notice; digest: one mail a day (node.notices.mail); but a
             # proposal's author hears of each veto on it at once
             author = (self._author(proposal) if kind in ("veto_filed", "veto_withdrawn")
                       else None)

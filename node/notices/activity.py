@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .events import ACT_TYPES, Event
-from .governance import Registry
+from ..governance import Registry
+from ..protocol.events import ACT_TYPES, Event
 
 __all__ = ["ACTIVITY_TYPES", "who", "activity", "positions", "person_acts", "short_key"]
 

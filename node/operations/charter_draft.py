@@ -14,10 +14,10 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from .charter import Charter, Rules, charter_from_object
-from .errors import ConfigError, InvalidEvent
-from .events import decode_key
-from .schema import SchemaViolation, validate
+from ..protocol.charter import Charter, Rules, charter_from_object
+from ..protocol.errors import ConfigError, InvalidEvent
+from ..protocol.events import decode_key
+from ..protocol.schema import SchemaViolation, validate
 
 __all__ = ["RULE_DEFAULTS", "new_draft", "parse_rule", "check_url", "add_chapter", "add_connector",
            "check_draft", "draft_problems"]

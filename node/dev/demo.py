@@ -13,17 +13,17 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import unicodedata
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ..protocol.keys import write_key_file
+from ..protocol.times import format_ms, wall_clock_ms
 from .devcluster import LocalFederation, Person
-from .keys import write_key_file
-from .times import format_ms, wall_clock_ms
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
 
@@ -70,7 +70,7 @@ DEMO_PASSPHRASE = "demo passphrase"  # seals the demo key files `--serve` writes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m node.dev.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--serve", action="store_true",
                         help="keep the three nodes up after the story, with their web pages, "
                              "until Ctrl-C")

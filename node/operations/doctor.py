@@ -18,13 +18,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import load_config
+from ..config import load_config
+from ..federation.httpsig import sign_request
+from ..protocol.errors import ChapterNodeError
+from ..protocol.keys import check_key_permissions
+from ..protocol.times import wall_clock_ms
+from ..store import open_store
 from .datadir import DataDir
-from .errors import ChapterNodeError
-from .federation.httpsig import sign_request
-from .keys import check_key_permissions
-from .store import open_store
-from .times import wall_clock_ms
 
 __all__ = ["Finding", "diagnose"]
 
@@ -104,7 +104,7 @@ def _mail(d: DataDir, timeout_s: float) -> list[Finding]:
     import asyncio
 
     try:
-        from .mail import smtp_settings
+        from ..notices.mail import smtp_settings
 
         smtp = smtp_settings(load_config(d.path)[0])
     except ChapterNodeError as e:
@@ -114,10 +114,11 @@ def _mail(d: DataDir, timeout_s: float) -> list[Finding]:
                         "set smtp_url and smtp_from to email the chapter's members")]
 
     async def probe() -> str | None:
-        import aiosmtplib
         from email.utils import parseaddr
 
-        from .mail import open_session
+        import aiosmtplib
+
+        from ..notices.mail import open_session
 
         client = None
         try:
@@ -155,7 +156,7 @@ def _disk(d: DataDir) -> Finding:
 
 
 def _peers(d: DataDir, timeout_s: float) -> list[Finding]:
-    from .service import ChapterNode
+    from ..chapter.chapter_node import ChapterNode
 
     store = d.store()
     try:

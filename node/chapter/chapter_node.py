@@ -22,23 +22,31 @@ from typing import Any
 
 import nacl.signing
 
-from . import governance as gov
-from .charter import Charter
-from .errors import (
-    BadRequest, Conflict, NotAdmissible, NotFound,
+from .. import governance as gov
+from ..federation.negentropy import Negentropy, VectorStorage
+from ..ingest import SignatureVerifier, drive_now, shared_verifier
+from ..ingest.admission import Context as AdmissionContext
+from ..ingest.admission import Outcome, admissible
+from ..ingest.pipeline import ingest_steps
+from ..operations.backup import SEAL_HOLD_MS
+from ..protocol.charter import Charter
+from ..protocol.errors import (
+    BadRequest,
+    Conflict,
+    NotAdmissible,
+    NotFound,
     Unauthenticated,
 )
-from .backup import SEAL_HOLD_MS
-from .events import (
-    Event, b64url, decode_key, is_event_id, sign_event,
+from ..protocol.events import (
+    Event,
+    b64url,
+    decode_key,
+    is_event_id,
+    sign_event,
 )
-from .ingest import SignatureVerifier, drive_now, shared_verifier
-from .ingest.admission import Context as AdmissionContext, Outcome, admissible
-from .ingest.pipeline import ingest_steps
-from .federation.negentropy import Negentropy, VectorStorage
-from .merkle import acts_root
-from .store import Store
-from .times import format_ms, parse_ms, wall_clock_ms
+from ..protocol.merkle import acts_root
+from ..protocol.times import format_ms, parse_ms, wall_clock_ms
+from ..store import Store
 
 __all__ = ["ChapterNode", "Clock", "Outcome", "OUTBOX_BATCH_BYTES", "PeerUrls", "wall_clock_ms"]
 
@@ -264,7 +272,7 @@ class ChapterNode:
 
     def counts(self, event: Event) -> bool:
         """Whether a held proposal or act counts: admitted by the whole set, and an act's
-        proposal too (what the chapter is told of, node.webhooks)."""
+        proposal too (what the chapter is told of, node.notices.webhooks)."""
         if event.type == "proposal":
             return self.not_admitted(event) is None
         ref = gov.needs_proposal(event)

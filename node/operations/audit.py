@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .charter import Charter, charter_from_object
-from .errors import ChapterNodeError, ConfigError, InvalidEvent, NotFound
-from .events import Event, event_from_object, is_event_id, line_too_large, loads_strict
-from .governance import (
+from ..governance import (
     Decision,
     Timeline,
     closes_ms,
@@ -31,6 +28,15 @@ from .governance import (
     evaluate,
     final_acts,
     refusal,
+)
+from ..protocol.charter import Charter, charter_from_object
+from ..protocol.errors import ChapterNodeError, ConfigError, InvalidEvent, NotFound
+from ..protocol.events import (
+    Event,
+    event_from_object,
+    is_event_id,
+    line_too_large,
+    loads_strict,
 )
 
 __all__ = ["Export", "read_export", "parse_export", "audit_proposal", "tally_report",

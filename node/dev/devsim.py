@@ -32,14 +32,14 @@ from typing import Any
 
 import nacl.signing
 
-from .charter import Charter, charter_from_object
-from .events import Event, b64url, sign_event
-from .federation.local_network import LocalNetwork
-from .federation.peer_client import PeerReply
-from .federation.sync import Federation, SyncSettings
-from .service import OUTBOX_BATCH_BYTES, ChapterNode
-from .store import Store, open_store
-from .times import format_ms, parse_ms
+from ..chapter.chapter_node import OUTBOX_BATCH_BYTES, ChapterNode
+from ..federation.local_network import LocalNetwork
+from ..federation.peer_client import PeerReply
+from ..federation.sync import Federation, SyncSettings
+from ..protocol.charter import Charter, charter_from_object
+from ..protocol.events import Event, b64url, sign_event
+from ..protocol.times import format_ms, parse_ms
+from ..store import Store, open_store
 
 __all__ = ["Simulation", "VirtualClock", "sim_charter", "person_key", "pub", "MeasuredNetwork"]
 
