@@ -62,7 +62,7 @@ class MemoryLedger:
     def held(self, ids: list[str]) -> set[str]:
         return {i for i in ids if i in self.events}
 
-    def proposals(self, ids: Iterable[str]) -> dict[str, Event]:
+    def proposals_named(self, ids: Iterable[str]) -> dict[str, Event]:
         return {i: self.events[i] for i in ids if i in self.events}
 
     def timeline(self) -> gov.Timeline:

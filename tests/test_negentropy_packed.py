@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardening.kit import NOW_MS, InProcessNode, Kit
+from node.federation.items import items_of
 from node.federation.negentropy import (
     Item,
     Negentropy,
@@ -205,8 +206,9 @@ def kit() -> Kit:
 def _store_says_equal(node: InProcessNode) -> bool:
     """Does the node's item set match one rebuilt from its store, both ways?"""
     rebuilt = VectorStorage.from_sorted(node.store.reconciliation_items())
-    as_responder = node.node.reconcile(Negentropy(rebuilt).initiate_whole_set()) == b"\x61"
-    session = node.node.reconciliation()
+    items = items_of(node.node)
+    as_responder = items.respond(Negentropy(rebuilt).initiate_whole_set()) == b"\x61"
+    session = items.initiator()
     reply = Negentropy(rebuilt).reconcile_responder(session.initiate_whole_set())
     as_initiator = session.reconcile_initiator(reply) == (None, [], [])
     return as_responder and as_initiator
@@ -215,9 +217,9 @@ def _store_says_equal(node: InProcessNode) -> bool:
 @pytest.mark.parametrize("pending_cap", [65_536, 3])
 def test_a_node_keeps_its_item_set_equal_to_its_store_as_events_arrive(
         kit: Kit, pending_cap: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    import node.chapter.chapter_node
+    from node.federation import items
 
-    monkeypatch.setattr(node.chapter.chapter_node, "_MAX_PENDING_ITEMS", pending_cap)
+    monkeypatch.setattr(items, "_MAX_PENDING_ITEMS", pending_cap)
     story = kit.story
     with InProcessNode.temporary(kit) as n:
         third = len(story) // 3

@@ -22,6 +22,7 @@ from ..chapter.metrics import NodeMetrics
 from ..ingest import drive
 from ..protocol.errors import BadRequest, NotFound
 from ..protocol.events import is_event_id
+from .items import items_of
 
 __all__ = ["Answer", "BODY_LIMITS", "MAX_BATCH_BYTES", "MAX_BATCH_LINES", "MAX_FETCH_IDS",
            "int_param", "events", "changes", "negentropy", "fetch", "sealed", "dispatch",
@@ -110,7 +111,7 @@ def changes(node: ChapterNode, query: Mapping[str, str]) -> Answer:
 
 def negentropy(node: ChapterNode, body: bytes, metrics: NodeMetrics | None = None) -> Answer:
     """One Negentropy v1 round, responder side: message in, message out."""
-    reply = node.reconcile(body)
+    reply = items_of(node).respond(body)
     if metrics is not None:
         metrics.negentropy_bytes.labels("received").inc(len(body))
         metrics.negentropy_bytes.labels("sent").inc(len(reply))

@@ -30,6 +30,7 @@ from ..config import Webhook
 from ..logs import REQUEST_ID, new_request_id
 from ..notices.webhooks import Notices, deliver_due
 from ..protocol.errors import ChapterNodeError
+from .items import items_of
 from .peer_client import PeerClient, PeerUnavailable
 
 __all__ = ["SyncSettings", "Federation", "PeerRound", "select_peers"]
@@ -289,7 +290,7 @@ class Federation:
         Ids are handled as they come, a batch at a time, so a session's memory stays bounded
         whatever the peer answers; rounds and wall time are bounded too.
         """
-        session = self.node.reconciliation()
+        session = items_of(self.node).initiator()
         msg: bytes | None = session.initiate_whole_set()  # 21 B when already equal
         have: dict[bytes, None] = {}  # ordered sets: with frame limits an id can come back
         need: dict[bytes, None] = {}

@@ -16,16 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..chapter.duties import SEAL_HOLD_MS
 from ..protocol.errors import ConfigError, StoreError
 from ..protocol.times import wall_clock_ms
 from ..store import open_store
 from .datadir import DataDir
 
-__all__ = ["backup", "restore", "node_lock", "SEAL_HOLD_MS"]
-
-# After a restore the node may lack seals it signed after the backup; it waits this long for
-# its peers to hand them back before sealing those proposals again (no self-equivocation).
-SEAL_HOLD_MS = 60_000
+__all__ = ["backup", "restore", "node_lock"]
 
 
 @contextmanager
