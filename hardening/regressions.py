@@ -98,7 +98,7 @@ def replay(entry: Entry, kit: Kit, node: InProcessNode) -> list[str]:
         except Exception as e:
             problems.append(f"crash: {type(e).__name__}: {str(e)[:100]}")
     elif entry.door == "negentropy_initiator":
-        from .fuzz import initiator_invariant  # fuzz saves regressions: import it late
+        from .judges import initiator_invariant
 
         finding = initiator_invariant()(data)
         if finding is not None:
