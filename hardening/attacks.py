@@ -90,14 +90,17 @@ def attacks(fed: LocalFederation, replays: int = 1000) -> Iterator[Attack]:
         return Attack(name, method, path, body if send_body is None else send_body,
                       [*headers.items(), ct], code)
 
-    now = time.time()
-    for age in (301, 400, 3600, 86_400 * 365, now - 1):
-        yield attack(f"stale-{int(age)}s", _sign(fed, "POST", events, body, created=now - age),
-                     "stale_request")
+    # The clock is read as each attack is signed, not once: on a loaded machine the attacks
+    # before it take seconds, and "31 s ahead" must still be 31 s ahead when it is sent.
+    for age in (301, 400, 3600, 86_400 * 365):
+        yield attack(f"stale-{age}s",
+                     _sign(fed, "POST", events, body, created=time.time() - age), "stale_request")
+    yield attack("stale-1970", _sign(fed, "POST", events, body, created=1.0), "stale_request")
     for ahead in (31, 60, 3600, 86_400 * 365 * 100):
-        yield attack(f"future-{int(ahead)}s", _sign(fed, "POST", events, body, created=now + ahead),
+        yield attack(f"future-{ahead}s",
+                     _sign(fed, "POST", events, body, created=time.time() + ahead),
                      "future_request")
-    yield attack("expired", _sign(fed, "POST", events, body, expires=int(now) - 1),
+    yield attack("expired", _sign(fed, "POST", events, body, expires=int(time.time()) - 1),
                  "stale_request")
     for missing in SIGNED:
         comps = tuple(c for c in SIGNED if c != missing)
