@@ -195,6 +195,22 @@ KNOWN_BUGS: dict[str, KnownBug] = {b.id: b for b in (
         "tests/test_hardening_simulation.py::"
         "test_an_act_taken_before_its_authors_removal_was_known_reaches_every_node",
         open=False),
+    KnownBug(
+        "unsubscribe-token-crash", "node/notices/mail.py `check_token`",
+        "an unsubscribe link whose token holds a non-ASCII character (`token=%C3%A9`) made "
+        "`hmac.compare_digest` raise TypeError: HTTP 500 on GET and POST /mail/unsubscribe "
+        "instead of the 401 page. Found by campaign 4 (2026-12-05); tokens are now compared "
+        "as bytes",
+        "tests/test_mail.py::"
+        "test_unsubscribe_by_the_link_stops_the_next_notice_and_a_forged_one_is_refused",
+        open=False),
+    KnownBug(
+        "page-query-undocumented", "docs/openapi.yaml (`lang`, the list page's `kind`)",
+        "the pages answer an unknown `lang` and an empty `kind` as if they were absent (the "
+        "cookie or Accept-Language picks the language; every kind is listed), which is kinder "
+        "to a hand-edited address than an error page, but the document enumerated both. Found "
+        "by campaign 4 (2026-12-05); the document now says what the pages do",
+        "campaign 4 of `python -m hardening`", open=False),
 )}
 
 
