@@ -170,6 +170,8 @@ async def test_unsubscribe_by_the_link_stops_the_next_notice_and_a_forged_one_is
         for method in (client.get, client.post):
             assert (await method(link + odd)).status == 401
     assert (await client.get(f"/mail/unsubscribe?key=%C3%A9&token={token}")).status == 401
+    wrong = await client.get(link + "0" * 32 + "&lang=fr")  # from an email: in their words
+    assert "utilisez le lien de" in await wrong.text() and wrong.status == 401
     other = await client.post(f"/mail/unsubscribe?key={pub('jonas')}&token={token}")
     assert other.status == 401  # one person's token does not unsubscribe another
     assert node.store.mail_recipient(pub("jeanne"))["mode"] == "each"
