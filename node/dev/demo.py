@@ -10,6 +10,7 @@ end with the same final `tally_hash`. Short windows (seconds, not days) keep it 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the three nodes up after the story, with their web pages, "
                              "until Ctrl-C")
     args = parser.parse_args(argv)
+    # `kill`, a service manager or a closed terminal stops the demo as Ctrl-C does: through
+    # the `finally` below, so its three node processes never outlive it.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop_by_signal)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chapter-node-demo-") as tmp:
         fed = LocalFederation(Path(tmp), ["paris", "rome", "barcelona"], CONNECTORS, RULES,
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             fed.stop_all()
             console.print("[dim]all three nodes stopped; nothing left running[/]")
+
+
+def _stop_by_signal(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)
 
 
 def key_file_name(person: Person) -> str:
@@ -106,7 +115,8 @@ def serve_until_interrupted(fed: LocalFederation, folder: Path) -> None:
     node = fed.nodes[JEANNE.chapter]
     member = subprocess.run(
         [sys.executable, "-m", "node", "member", "add", "--data-dir", str(node.data_dir),
-         "--key", JEANNE.public, "--name", JEANNE.name], capture_output=True, text=True)
+         "--key", JEANNE.public, "--name", JEANNE.name], check=False, capture_output=True,
+        text=True)
     console.print()
     step("The three nodes stay up. Open a web page, import a key, act:")
     for slug, node in fed.nodes.items():
