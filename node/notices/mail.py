@@ -99,14 +99,13 @@ def unsubscribe_token(store: Store, key: str) -> str:
 
 
 def _token(secret: bytes, key: str) -> str:
-    return hmac.new(secret, key.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def check_token(store: Store, key: str, token: str) -> bool:
-    """Whether `token` is the one this node made for `key`; any text from a link is judged
-    (compared as bytes: compare_digest refuses non-ASCII str with a TypeError)."""
-    return hmac.compare_digest(unsubscribe_token(store, key).encode(),
-                               token.encode("utf-8", "surrogatepass"))
+    """Whether `token`, any text from a link, is the one this node made for `key` (ours are
+    hex; compare_digest raises TypeError on a non-ASCII str)."""
+    return token.isascii() and hmac.compare_digest(unsubscribe_token(store, key), token)
 
 
 def _words(kind: str, payload: dict[str, Any], gettext) -> tuple[str, str]:
