@@ -14,10 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 
 from node.cli.options import resolve_id
 from node.dev.devcluster import free_port
 from node.protocol.errors import Misuse, NotFound
+from node.protocol.events import b64url
 
 CN = [sys.executable, "-m", "node"]
 
@@ -46,9 +48,9 @@ def founded(tmp_path_factory):
     for slug in ports:
         cn("charter", "add-chapter", slug, "--key", public(d / f"{slug}-node.key"),
            "--url", f"http://127.0.0.1:{ports[slug]}", "--file", "charter.json", cwd=d)
-    cn("charter", "add-connector", public(d / "amelie.key"), "--name", "Amélie",
+    cn("charter", "add-connector", "--key", public(d / "amelie.key"), "--name", "Amélie",
        "--chapter", "paris", "--file", "charter.json", cwd=d)
-    cn("charter", "add-connector", public(d / "marco.key"), "--name", "Marco",
+    cn("charter", "add-connector", "--key", public(d / "marco.key"), "--name", "Marco",
        "--chapter", "rome", "--file", "charter.json", cwd=d)
     checked = cn("charter", "check", "--file", "charter.json", cwd=d)
     federation = checked.stdout.split("federation id ")[1].split()[0]
@@ -161,6 +163,25 @@ def test_exit_codes_say_who_got_it_wrong(founded) -> None:
     assert refused.returncode == 1 and refused.stderr.startswith("error:")
     exists = cn("charter", "new", "--file", "charter.json", "--name", "x", cwd=d, ok=False)
     assert exists.returncode == 2 and "refusing to replace" in exists.stderr
+
+
+def _keys_starting_with_a_dash(count: int) -> list[str]:
+    """One public key in 64 starts with "-" in base64url: a positional argument took it for an
+    option ("No such option '-0'"), so an admin could not add that Connector."""
+    keys = (b64url(bytes(SigningKey(seed.to_bytes(32, "big")).verify_key)) for seed in range(10_000))
+    return [key for key in keys if key.startswith("-")][:count]
+
+
+def test_a_key_that_starts_with_a_dash_is_taken_as_a_key(tmp_path: Path) -> None:
+    node, amelie = _keys_starting_with_a_dash(2)
+    cn("charter", "new", "--file", "charter.json", "--name", "OuiShare Test", cwd=tmp_path)
+    cn("charter", "add-chapter", "paris", "--key", node, "--url", "https://paris.example.org",
+       "--file", "charter.json", cwd=tmp_path)
+    cn("charter", "add-connector", "--key", amelie, "--name", "Amélie", "--chapter", "paris",
+       "--file", "charter.json", cwd=tmp_path)
+    charter = json.loads((tmp_path / "charter.json").read_text())
+    assert [c["key"] for c in charter["connectors"]] == [amelie]
+    assert "federation id" in cn("charter", "check", "--file", "charter.json", cwd=tmp_path).stdout
 
 
 def test_an_id_is_named_by_any_unique_start() -> None:

@@ -71,7 +71,7 @@ def charter() -> None:
     Example:
       chapter-node charter new --file charter.json --name "OuiShare" --rule grace_seconds=300
       chapter-node charter add-chapter paris --key <node key> --url https://paris.example.org --file charter.json
-      chapter-node charter add-connector <person key> --name "Amélie" --chapter paris --file charter.json
+      chapter-node charter add-connector --key <person key> --name "Amélie" --chapter paris --file charter.json
       chapter-node charter show --file charter.json
     """
 
@@ -122,7 +122,8 @@ def charter_add_chapter(slug: str, key: str, url: str, path: Path) -> None:
 
 
 @charter.command("add-connector")
-@click.argument("key")
+@click.option("--key", required=True,
+              help="The Connector's public key (chapter-node keygen, or their browser's).")
 @click.option("--name", required=True, help="The Connector's name, as everyone will read it.")
 @click.option("--chapter", required=True, help="The chapter they belong to.")
 @_file
@@ -131,7 +132,7 @@ def charter_add_connector(key: str, name: str, chapter: str, path: Path) -> None
 
     \b
     Example:
-      chapter-node charter add-connector hqJm...p4 --name "Amélie" --chapter paris --file charter.json
+      chapter-node charter add-connector --key hqJm...p4 --name "Amélie" --chapter paris --file charter.json
     """
     doc = draft.add_connector(_read(path), key, name, chapter)
     _write(path, doc)
