@@ -79,8 +79,15 @@ def held_ids(fed: LocalFederation, slug: str) -> set[str]:
 
 def everywhere(fed: LocalFederation, pid: str, predicate, timeout: float = 20.0,
                slugs: list[str] | None = None) -> None:
-    assert fed.wait_for(lambda: all(predicate(fed.proposal(s, pid)) for s in slugs or fed.nodes),
-                        timeout), {s: fed.proposal(s, pid) for s in slugs or fed.nodes}
+    if not fed.wait_for(lambda: all(predicate(fed.proposal(s, pid)) for s in slugs or fed.nodes),
+                        timeout):
+        reports = {}
+        for slug in slugs or fed.nodes:
+            try:
+                reports[slug] = fed.proposal(slug, pid)
+            except (OSError, ValueError) as e:
+                reports[slug] = repr(e)
+        pytest.fail(f"not everywhere within {timeout} s: {reports}\n{fed.log_tails()}")
 
 
 def test_an_act_through_any_node_reaches_every_chapter_and_cannot_be_altered(

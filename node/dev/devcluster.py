@@ -194,6 +194,18 @@ class LocalFederation:
     def proposal(self, slug: str, pid: str) -> dict[str, Any]:
         return self.nodes[slug].get(f"/api/v1/proposals/{pid}")
 
+    def log_tails(self, lines: int = 15) -> str:
+        """The last lines each node logged, without its answered requests (a pull every few
+        tenths of a second): what a failed wait shows, since CI keeps no files."""
+        tails = []
+        for node in self.nodes.values():
+            path = node.log_path
+            text = path.read_text(errors="replace") if path and path.exists() else ""
+            kept = [line for line in text.splitlines()
+                    if not ("chapter_node.access" in line and " 200 [" in line)]
+            tails.append(f"--- {node.slug}.log ---\n" + "\n".join(kept[-lines:]))
+        return "\n".join(tails)
+
     def wait_for(self, predicate, timeout: float, interval: float = 0.2) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
