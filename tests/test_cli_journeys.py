@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from itertools import count, islice
 from pathlib import Path
 
 import pytest
@@ -165,11 +166,11 @@ def test_exit_codes_say_who_got_it_wrong(founded) -> None:
     assert exists.returncode == 2 and "refusing to replace" in exists.stderr
 
 
-def _keys_starting_with_a_dash(count: int) -> list[str]:
+def _keys_starting_with_a_dash(wanted: int) -> list[str]:
     """One public key in 64 starts with "-" in base64url: a positional argument took it for an
     option ("No such option '-0'"), so an admin could not add that Connector."""
-    keys = (b64url(bytes(SigningKey(seed.to_bytes(32, "big")).verify_key)) for seed in range(10_000))
-    return [key for key in keys if key.startswith("-")][:count]
+    keys = (b64url(bytes(SigningKey(seed.to_bytes(32, "big")).verify_key)) for seed in count())
+    return list(islice((key for key in keys if key.startswith("-")), wanted))
 
 
 def test_a_key_that_starts_with_a_dash_is_taken_as_a_key(tmp_path: Path) -> None:
