@@ -130,7 +130,12 @@ async def test_refusals_are_pages_with_their_status(client) -> None:
     res = await client.get("/proposals/" + "0" * 64 + "?lang=fr")
     words = translations("fr").gettext("Not found")
     assert words != "Not found"
-    assert res.status == 404 and f"<h1>{words}</h1>" in await res.text()
+    page = await res.text()
+    assert res.status == 404 and f"<h1>{words}</h1>" in page
+    why = translations("fr").gettext("This node holds nothing at this address. An act made through "
+                                     "another chapter's node can take a few seconds to arrive: "
+                                     "reload the page in a moment.")
+    assert why.startswith("Ce nœud") and why in page  # why, in the reader's words
     res = await client.get("/?kind=poll")
     assert res.status == 400 and "kind must be" in await res.text()
     res = await client.get("/api/v1/people/not-a-key")
